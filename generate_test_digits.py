@@ -1,0 +1,248 @@
+"""Render the digits 0-9 in real TrueType fonts, as test images for inference.py.
+
+    python generate_test_digits.py                 # test_digits/digit_0.png ... digit_9.png
+    python generate_test_digits.py --variants 20   # plus 20 varied images per digit, labels.csv
+
+The fonts come from inside the matplotlib package (DejaVu, STIX, Computer Modern), so every
+machine that runs this project has them. PIL's bitmap default font is never used: its digits
+are a few pixels tall and look nothing like handwriting or print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+DEFAULT_FONT = "DejaVuSans-Bold"
+# Fonts inside matplotlib that draw ordinary lining digits: sans, serif and mono, with their
+# bold and oblique faces. (cmmi10 has old-style digits; cmsy10, cmex10 and STIX's size
+# variants have none.)
+VARIANT_FONTS = (
+    "DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSans-BoldOblique",
+    "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSerif-Italic", "DejaVuSerif-BoldItalic",
+    "DejaVuSansMono", "DejaVuSansMono-Bold", "DejaVuSansMono-Oblique", "DejaVuSansMono-BoldOblique",
+    "STIXGeneral", "STIXGeneralBol", "STIXGeneralItalic", "STIXGeneralBolIta",
+    "cmr10", "cmss10", "cmtt10", "cmb10", "cmti10",
+)
+RENDER_PX = 160  # glyphs are drawn large, then shrunk, so edges come out anti-aliased
+DIGIT_FILL = 20 / 32  # MNIST puts a 20-pixel digit in a 28-pixel frame, which LeNet pads to 32
+OVERVIEW_NAME = "overview.png"
+
+
+class FontError(ValueError):
+    """A font that cannot be found or does not draw digits."""
+
+
+@dataclass
+class Style:
+    """How one image was drawn; each field is a column of labels.csv."""
+
+    rotation: float = 0.0  # degrees, counter-clockwise
+    scale: float = 1.0  # of the MNIST-like digit height (20/32 of the frame)
+    offset_x: float = 0.0  # pixels from the centre of the frame
+    offset_y: float = 0.0
+    stroke: float = 0.0  # extra stroke width, as a fraction of the glyph height
+    blur: float = 0.0  # Gaussian blur radius, in output pixels
+    noise: float = 0.0  # standard deviation of added noise, 0-1 scale
+
+
+def matplotlib_font_dir() -> Path:
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+def resolve_font(name: str) -> Path:
+    """A font file from a path, a file name inside matplotlib (``DejaVuSerif``) or a family
+    name that matplotlib's font manager knows (``DejaVu Serif``)."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    shipped = {p.stem.lower(): p for p in matplotlib_font_dir().glob("*.ttf")}
+    if name.lower().removesuffix(".ttf") in shipped:
+        return shipped[name.lower().removesuffix(".ttf")]
+    from matplotlib import font_manager
+
+    try:
+        return Path(font_manager.findfont(font_manager.FontProperties(family=name), fallback_to_default=False))
+    except ValueError:
+        raise FontError(f"font {name!r} not found: give a .ttf/.otf path or one of {', '.join(VARIANT_FONTS)}") from None
+
+
+def load_font(path: Path) -> ImageFont.FreeTypeFont:
+    """Open a TrueType font and check that it draws ten different, visible digits."""
+    try:
+        font = ImageFont.truetype(str(path), RENDER_PX)
+    except OSError as exc:
+        raise FontError(f"{path} is not a TrueType/OpenType font ({exc})") from None
+    glyphs = [np.asarray(_draw_glyph(str(d), font, 0.0)).tobytes() for d in range(10)]
+    if any(not np.any(np.frombuffer(g, np.uint8)) for g in glyphs) or len(set(glyphs)) < 10:
+        raise FontError(f"{path} does not draw the digits 0-9; choose another font")
+    return font
+
+
+def _draw_glyph(text: str, font: ImageFont.FreeTypeFont, stroke: float) -> Image.Image:
+    """White glyph on black, cropped to its ink."""
+    canvas = Image.new("L", (RENDER_PX * 3, RENDER_PX * 3), 0)
+    stroke_px = max(0, round(stroke * RENDER_PX))
+    ImageDraw.Draw(canvas).text((canvas.width // 2, canvas.height // 2), text, fill=255, font=font,
+                                anchor="mm", stroke_width=stroke_px, stroke_fill=255)
+    bbox = canvas.getbbox()
+    return canvas.crop(bbox) if bbox else canvas.crop((0, 0, 1, 1))
+
+
+def render_digit(digit: int, font: ImageFont.FreeTypeFont, size: int, style: Style = Style(),
+                 invert: bool = False, rng: np.random.Generator | None = None) -> Image.Image:
+    """One ``size``x``size`` grayscale image of ``digit``: white on black unless ``invert``."""
+    glyph = _draw_glyph(str(digit), font, style.stroke)
+    if style.rotation:
+        glyph = glyph.rotate(style.rotation, resample=Image.Resampling.BICUBIC, expand=True)
+        glyph = glyph.crop(glyph.getbbox())
+    target = size * DIGIT_FILL * style.scale
+    ratio = target / max(glyph.size)
+    glyph = glyph.resize((max(1, round(glyph.width * ratio)), max(1, round(glyph.height * ratio))),
+                         Image.Resampling.LANCZOS)
+    frame = Image.new("L", (size, size), 0)
+    left = round((size - glyph.width) / 2 + style.offset_x)
+    top = round((size - glyph.height) / 2 + style.offset_y)
+    frame.paste(glyph, (left, top))
+    if style.blur:
+        frame = frame.filter(ImageFilter.GaussianBlur(style.blur))
+    pixels = np.asarray(frame, dtype=np.float32) / 255
+    if style.noise and rng is not None:
+        pixels = np.clip(pixels + rng.normal(0, style.noise, pixels.shape), 0, 1)
+    if invert:
+        pixels = 1 - pixels
+    return Image.fromarray(np.round(pixels * 255).astype(np.uint8), mode="L")
+
+
+def random_style(rng: np.random.Generator, size: int) -> Style:
+    scale = float(rng.uniform(0.6, 1.15))
+    room = max(0.0, (size - size * DIGIT_FILL * scale) / 2 - 1)  # keep the digit inside the frame
+    return Style(
+        rotation=float(rng.uniform(-15, 15)),
+        scale=scale,
+        offset_x=float(rng.uniform(-room, room)),
+        offset_y=float(rng.uniform(-room, room)),
+        stroke=float(rng.choice([0.0, rng.uniform(0, 0.05)])),
+        blur=float(rng.choice([0.0, rng.uniform(0.2, 0.9) * size / 32])),
+        noise=float(rng.choice([0.0, rng.uniform(0.01, 0.08)])),
+    )
+
+
+def save_png(image: Image.Image, path: Path) -> None:
+    from model import atomic_write
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+
+
+def overview_sheet(rows: list[tuple[int, Image.Image]], invert: bool) -> Image.Image:
+    """Every image made, one block of rows per digit, scaled up so 32-pixel images are legible."""
+    font = ImageFont.truetype(str(matplotlib_font_dir() / "DejaVuSans-Bold.ttf"), 28)
+    by_digit: dict[int, list[Image.Image]] = {}
+    for digit, image in rows:
+        by_digit.setdefault(digit, []).append(image)
+    tile = max(64, max(im.width for _, im in rows))
+    columns = min(20, max(len(v) for v in by_digit.values()))
+    gap, margin = 4, 48
+    lines = sum(math.ceil(len(v) / columns) for v in by_digit.values())
+    sheet = Image.new("L", (margin + columns * (tile + gap), lines * (tile + gap) + gap), 128)
+    draw = ImageDraw.Draw(sheet)
+    y = gap
+    for digit in sorted(by_digit):
+        draw.text((margin // 2, y + tile // 2), str(digit), fill=255 if not invert else 0, font=font, anchor="mm")
+        for i, image in enumerate(by_digit[digit]):
+            if i and i % columns == 0:
+                y += tile + gap
+            resample = Image.Resampling.NEAREST if image.width <= tile // 2 else Image.Resampling.LANCZOS
+            sheet.paste(image.resize((tile, tile), resample), (margin + (i % columns) * (tile + gap), y))
+        y += tile + gap
+    return sheet
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Render digits 0-9 in TrueType fonts for inference.py.")
+    parser.add_argument("--output-dir", type=Path, default=Path("test_digits"), help="where to write (default: test_digits)")
+    parser.add_argument("--size", type=int, default=32, help="image side in pixels, 8-2000 (default: 32)")
+    parser.add_argument("--variants", type=int, default=0,
+                        help="extra images per digit across fonts, rotated, scaled, shifted, blurred, noisy (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the variants (default: 0)")
+    parser.add_argument("--invert", action="store_true", help="dark digits on light paper instead of white on black")
+    parser.add_argument("--fonts", nargs="+", metavar="FONT",
+                        help=f"font names or .ttf paths; the first draws digit_<d>.png, all draw variants "
+                             f"(default: {DEFAULT_FONT} for digit_<d>.png; {len(VARIANT_FONTS)} matplotlib fonts for variants)")
+    args = parser.parse_args(argv)
+    if not 8 <= args.size <= 2000:
+        parser.error(f"--size must be between 8 and 2000, got {args.size}")
+    if args.variants < 0:
+        parser.error(f"--variants must be 0 or more, got {args.variants}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        names = args.fonts or [DEFAULT_FONT]
+        fonts = {name: load_font(resolve_font(name)) for name in dict.fromkeys(names)}
+        if args.variants and not args.fonts:
+            fonts.update({name: load_font(resolve_font(name)) for name in VARIANT_FONTS if name not in fonts})
+    except FontError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    main_font = names[0]
+    variant_fonts = list(fonts) if args.fonts else list(VARIANT_FONTS)
+    rng = np.random.default_rng(args.seed)
+    made: list[tuple[int, Image.Image]] = []
+    manifest = []
+    try:
+        for digit in range(10):
+            image = render_digit(digit, fonts[main_font], args.size, invert=args.invert)
+            save_png(image, args.output_dir / f"digit_{digit}.png")
+            made.append((digit, image))
+            manifest.append({"file": f"digit_{digit}.png", "label": digit, "font": main_font,
+                             **asdict(Style()), "invert": args.invert})
+            for k in range(args.variants):
+                font_name = variant_fonts[k % len(variant_fonts)]
+                style = random_style(rng, args.size)
+                image = render_digit(digit, fonts[font_name], args.size, style, args.invert, rng)
+                file_name = f"digit_{digit}_{_safe(font_name)}_{k}.png"
+                save_png(image, args.output_dir / file_name)
+                made.append((digit, image))
+                manifest.append({"file": file_name, "label": digit, "font": font_name,
+                                 **{k: round(v, 4) for k, v in asdict(style).items()}, "invert": args.invert})
+        _write_manifest(args.output_dir / "labels.csv", manifest)
+        save_png(overview_sheet(made, args.invert), args.output_dir / OVERVIEW_NAME)
+    except OSError as exc:
+        print(f"error: cannot write to {args.output_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"Wrote {len(made)} digit images ({args.size}x{args.size}, "
+          f"{'dark on light' if args.invert else 'white on black'}), labels.csv and {OVERVIEW_NAME} to {args.output_dir}/")
+    return 0
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-" else "-" for c in Path(name).stem)
+
+
+def _write_manifest(path: Path, rows: list[dict]) -> None:
+    from model import atomic_write
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, lambda tmp: tmp.write_text(buffer.getvalue()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

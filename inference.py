@@ -1,0 +1,567 @@
+"""Recognise handwritten or printed digits in image files with a trained LeNet-5.
+
+    python inference.py                          # every digit_*.png in test_digits/
+    python inference.py my_scans/ photo.jpg      # files and folders (recursive)
+    python inference.py --mnist-test             # accuracy on the 10,000 MNIST test images
+
+Users' images look nothing like MNIST until they are made to: MNIST digits are white on
+black, cropped to their ink, scaled so the longer side is 20 pixels and centred by centre of
+mass in a 28x28 frame. ``mnist_like`` does exactly that to any image, and every input (files,
+PIL images, arrays) goes through it. A plain resize, which most tutorials use, is why they
+score badly on anything but MNIST itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence, Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageFilter, ImageOps
+
+from model import (
+    DEFAULT_CHECKPOINT,
+    MNIST_SIZE,
+    NUM_CLASSES,
+    CheckpointError,
+    DataUnavailableError,
+    atomic_write,
+    default_data_dir,
+    load_mnist,
+    load_model,
+    to_model_input,
+)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm"}
+MAX_IMAGE_PIXELS = 40_000_000  # far above any photo of a digit; stops decompression bombs
+DEFAULT_FOLDER = Path("test_digits")
+OVERVIEW_NAME = "overview.png"  # generate_test_digits.py's contact sheet, not a digit
+DIGIT_BOX = 20  # MNIST's digit size inside its 28x28 frame
+WORK_BOX = 4 * DIGIT_BOX  # stroke width is judged and adjusted at 4x the final resolution
+MIN_CONTRAST = 0.2  # ink must differ from the background by this much (0-1 scale)
+
+ImageInput = Union[str, Path, Image.Image, np.ndarray]
+
+
+class ImageReadError(ValueError):
+    """A file that is not a readable image, or one too large to open safely."""
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+def read_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Open and fully decode an image file, refusing empty, truncated and oversized ones."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise ImageReadError("empty file (0 bytes)")
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageReadError(f"{width}x{height} pixels is more than the {max_pixels:,} allowed; scale it down")
+            image.load()
+            return image.copy() if image.format != "MPO" else image.convert("RGB")
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"refused as a possible decompression bomb ({exc})") from None
+    except FileNotFoundError:
+        raise ImageReadError("no such file") from None
+    except IsADirectoryError:
+        raise ImageReadError("is a folder") from None
+    except Image.UnidentifiedImageError:
+        raise ImageReadError("not an image file PIL can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated data, bad headers
+        raise ImageReadError(f"broken or truncated image ({exc})") from None
+
+
+def to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
+    """Any PIL mode or array as float32 brightness in 0-1. Transparent pixels become white
+    paper; EXIF orientation is applied, so a phone photo is the right way up."""
+    if isinstance(image, np.ndarray):
+        return _array_to_grayscale(image)
+    image = ImageOps.exif_transpose(image)
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return _array_to_grayscale(np.asarray(image))
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
+        return _composite_on_white(_luma(rgba[..., :3]), rgba[..., 3])
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255
+
+
+def _array_to_grayscale(array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    if array.dtype == bool:
+        values = array.astype(np.float32)
+    elif np.issubdtype(array.dtype, np.integer):
+        top = 255 if array.max(initial=0) <= 255 else (65535 if array.max() <= 65535 else float(array.max()))
+        values = array.astype(np.float32) / top
+    else:
+        values = np.nan_to_num(array.astype(np.float32))
+        if values.max(initial=0) > 1:
+            values = values / 255
+    if values.ndim == 3 and values.shape[-1] == 1:
+        values = values[..., 0]
+    if values.ndim == 3 and values.shape[-1] in (3, 4):
+        gray = _luma(values[..., :3])
+        return _composite_on_white(gray, values[..., 3]) if values.shape[-1] == 4 else gray
+    if values.ndim != 2:
+        raise ImageReadError(f"array of shape {array.shape} is not an image (need HxW, HxWx3 or HxWx4)")
+    return np.clip(values, 0, 1)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def _composite_on_white(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Ink drawn on a transparent canvas sits on white paper; if that leaves nothing visible
+    (white ink on transparency), the alpha channel itself is the drawing."""
+    composed = gray * alpha + (1 - alpha)
+    if np.ptp(composed) < MIN_CONTRAST and np.ptp(alpha) >= MIN_CONTRAST:
+        return 1 - alpha
+    return composed
+
+
+def mnist_like(image: ImageInput) -> np.ndarray | None:
+    """A user's image as an MNIST digit: uint8 28x28, white ink on black, the longer side of
+    the ink 20 pixels, centred by centre of mass. None when the image holds no digit."""
+    gray = to_grayscale(read_image(image) if isinstance(image, (str, Path)) else image)
+    ink = _ink_on_black(gray)
+    if ink is None:
+        return None
+    box = _crop_to_ink(ink)
+    if box is None:
+        return None
+    return _centre_in_frame(_scale_to_box(box))
+
+
+def _ink_on_black(gray: np.ndarray) -> np.ndarray | None:
+    """Bright ink on a zero background, 0-1. The border tells the paper from the ink."""
+    h, w = gray.shape
+    edge = max(1, min(h, w) // 16)
+    border = np.concatenate([gray[:edge].ravel(), gray[-edge:].ravel(), gray[:, :edge].ravel(), gray[:, -edge:].ravel()])
+    paper = float(np.median(border))
+    if paper > 0.5:  # dark ink on light paper: turn it into MNIST's white on black
+        gray, paper, border = 1 - gray, 1 - paper, 1 - border
+    ink = gray - paper
+    peak = float(_box_mean(ink).max()) if min(h, w) >= 24 else float(ink.max())
+    if peak < MIN_CONTRAST:
+        return None
+    ink = np.clip(ink / peak, 0, 1)
+    noise = float(np.std(np.clip((border - paper) / peak, -1, 1)))
+    floor = min(0.5, 3 * noise)
+    if floor > 0.02:  # grain, paper texture or sensor noise: drop it rather than scale it up
+        ink = np.clip((ink - floor) / (1 - floor), 0, 1)
+    return ink
+
+
+def _box_mean(values: np.ndarray) -> np.ndarray:
+    """3x3 mean: one-pixel specks fade, strokes two or more pixels wide keep their level."""
+    padded = np.pad(values, 1, mode="edge")
+    total = sum(padded[dy:dy + values.shape[0], dx:dx + values.shape[1]] for dy in range(3) for dx in range(3))
+    return total / 9
+
+
+def _crop_to_ink(ink: np.ndarray) -> np.ndarray | None:
+    """The ink's bounding box. On larger images the box comes from the smoothed ink, so stray
+    specks of noise or dust far from the digit do not stretch it."""
+    core = _box_mean(ink) > 0.3 if min(ink.shape) >= 24 else ink > 0.3
+    if not core.any():
+        core = ink > 0.3
+        if not core.any():
+            return None
+    rows, cols = np.flatnonzero(core.any(1)), np.flatnonzero(core.any(0))
+    top, bottom = max(rows[0] - 1, 0), min(rows[-1] + 2, ink.shape[0])
+    left, right = max(cols[0] - 1, 0), min(cols[-1] + 2, ink.shape[1])
+    box = ink[top:bottom, left:right]
+    # trim rows and columns of the 1-pixel margin that hold no ink at all
+    rows, cols = np.flatnonzero(box.any(1)), np.flatnonzero(box.any(0))
+    return box[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
+def _scale_to_box(box: np.ndarray) -> np.ndarray:
+    """Longer side to 20 pixels, aspect ratio kept. Strokes too thin to survive the shrink
+    (a fine pen on a large scan) are thickened first, at 4x the final size, to MNIST's
+    roughly 2.5-pixel pen."""
+    h, w = box.shape
+    work = Image.fromarray(np.round(box * 255).astype(np.uint8), mode="L")
+    ratio = WORK_BOX / max(h, w)
+    size = (max(1, round(w * ratio)), max(1, round(h * ratio)))
+    work = work.resize(size, Image.Resampling.BOX if ratio < 1 else Image.Resampling.BICUBIC)
+    width = _stroke_width(np.asarray(work) > 127)
+    if width < 7:
+        k = int(min(9, 10 - width)) | 1  # odd MaxFilter size that brings the pen to ~10 px
+        work = work.filter(ImageFilter.MaxFilter(k))
+    ratio = DIGIT_BOX / WORK_BOX
+    final = work.resize((max(1, round(work.width * ratio)), max(1, round(work.height * ratio))), Image.Resampling.BOX)
+    digit = np.asarray(final, dtype=np.float32)
+    return digit / max(float(digit.max()), 1.0)
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels: area over half the boundary length."""
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    padded = np.pad(mask, 1)
+    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:] & mask
+    boundary = area - int(interior.sum())
+    return 2 * area / max(boundary, 1)
+
+
+def _centre_in_frame(digit: np.ndarray) -> np.ndarray:
+    """Paste into 28x28 so the centre of mass lands where MNIST's does, at (14, 14)."""
+    h, w = digit.shape
+    mass = digit.sum()
+    cy = float((digit.sum(1) * np.arange(h)).sum() / mass)
+    cx = float((digit.sum(0) * np.arange(w)).sum() / mass)
+    top = int(np.clip(round(MNIST_SIZE / 2 - cy), 0, MNIST_SIZE - h))
+    left = int(np.clip(round(MNIST_SIZE / 2 - cx), 0, MNIST_SIZE - w))
+    frame = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
+    frame[top:top + h, left:left + w] = digit
+    return np.round(frame * 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+def label_from_path(path: Path) -> int | None:
+    """The true digit, from a ``digit_<d>...`` file name or a parent folder named 0-9."""
+    match = re.match(r"digit_([0-9])(?![0-9])", Path(path).name)
+    if match:
+        return int(match.group(1))
+    parent = Path(path).parent.name
+    return int(parent) if re.fullmatch(r"[0-9]", parent) else None
+
+
+@dataclass
+class Prediction:
+    source: str
+    label: int | None = None
+    prediction: int | None = None
+    confidence: float | None = None
+    probabilities: list[float] | None = None
+    error: str | None = None
+    image: np.ndarray | None = None  # the 28x28 digit the model saw
+
+    @property
+    def correct(self) -> bool | None:
+        return None if self.label is None else self.prediction == self.label
+
+    def top_k(self, k: int) -> list[tuple[int, float]]:
+        if self.probabilities is None:
+            return []
+        order = sorted(range(NUM_CLASSES), key=lambda d: -self.probabilities[d])
+        return [(d, self.probabilities[d]) for d in order[:k]]
+
+    def to_json(self) -> dict:
+        result = {"path": self.source, "label": self.label, "prediction": self.prediction,
+                  "confidence": self.confidence, "probabilities": self.probabilities}
+        if self.error is not None:
+            result["error"] = self.error
+        return result
+
+
+class Predictor:
+    """A trained LeNet-5 plus the normalisation it was trained with, for other programs:
+
+        predictor = Predictor.from_checkpoint("lenet5_model.pth")
+        for result in predictor.predict(["a.png", pil_image, numpy_array]):
+            print(result.prediction, result.confidence)
+    """
+
+    def __init__(self, model: torch.nn.Module, mean: float, std: float, device: torch.device | str = "cpu") -> None:
+        self.model = model.to(device).eval()
+        self.mean, self.std, self.device = mean, std, torch.device(device)
+
+    @classmethod
+    def from_checkpoint(cls, path: Path | str = DEFAULT_CHECKPOINT, device: torch.device | str = "cpu") -> "Predictor":
+        model, checkpoint = load_model(Path(path), device)
+        return cls(model.to(memory_format=torch.channels_last), checkpoint.mean, checkpoint.std, device)
+
+    @torch.inference_mode()
+    def probabilities(self, digits: torch.Tensor | np.ndarray, batch_size: int = 2048) -> torch.Tensor:
+        """Class probabilities (N, 10) for uint8 MNIST-like digits (N, 28, 28), in batches."""
+        digits = torch.as_tensor(digits)
+        out = []
+        for start in range(0, len(digits), batch_size):
+            x = to_model_input(digits[start:start + batch_size].to(self.device), self.mean, self.std)
+            out.append(torch.softmax(self.model(x.contiguous(memory_format=torch.channels_last)), 1).cpu())
+        return torch.cat(out) if out else torch.empty(0, NUM_CLASSES)
+
+    def predict(self, inputs: Iterable[ImageInput], labels: Sequence[int | None] | None = None,
+                batch_size: int = 512) -> list[Prediction]:
+        """Predictions for files, PIL images or arrays, in order. A file that cannot be read or
+        holds no digit gets a Prediction with ``error`` set instead of an exception."""
+        inputs = list(inputs)
+        results: list[Prediction] = []
+        for start in range(0, len(inputs), batch_size):
+            chunk = inputs[start:start + batch_size]
+            chunk_labels = labels[start:start + batch_size] if labels is not None else [None] * len(chunk)
+            batch = [self._prepare(item, label) for item, label in zip(chunk, chunk_labels)]
+            ready = [r for r in batch if r.image is not None]
+            if ready:
+                probs = self.probabilities(np.stack([r.image for r in ready]))
+                for result, p in zip(ready, probs):
+                    result.probabilities = [round(float(v), 6) for v in p]
+                    result.prediction = int(p.argmax())
+                    result.confidence = round(float(p.max()), 6)
+            results.extend(batch)
+        return results
+
+    @staticmethod
+    def _prepare(item: ImageInput, label: int | None) -> Prediction:
+        is_path = isinstance(item, (str, Path))
+        source = str(item) if is_path else f"<{type(item).__name__}>"
+        if label is None and is_path:
+            label = label_from_path(Path(item))
+        try:
+            digit = mnist_like(item)
+        except ImageReadError as exc:
+            return Prediction(source, label, error=str(exc))
+        if digit is None:
+            return Prediction(source, label, error="no digit found: the image is blank or has almost no contrast")
+        return Prediction(source, label, image=digit)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def find_images(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
+    """Files as given, folders searched recursively for image files, each in sorted order.
+    Returns the images and a list of problems (missing paths, empty folders)."""
+    images, problems = [], []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                           and p.name != OVERVIEW_NAME)
+            if not found:
+                problems.append(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            images.extend(found)
+        elif path.exists():
+            images.append(path)
+        else:
+            problems.append(f"{path}: no such file or folder")
+    return images, problems
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("--device mps was asked for, but MPS is not available here; use --device cpu")
+    return torch.device(name)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Predict digits in images with a trained LeNet-5.")
+    parser.add_argument("paths", nargs="*", type=Path,
+                        help="image files or folders (recursive); default: the digit_*.png files in test_digits/")
+    parser.add_argument("--model", type=Path, default=Path(DEFAULT_CHECKPOINT),
+                        help=f"checkpoint to use (default: {DEFAULT_CHECKPOINT})")
+    parser.add_argument("--top-k", type=int, default=1, metavar="K", help="also show the next K-1 likeliest digits")
+    parser.add_argument("--json", action="store_true", help="print one JSON document and nothing else")
+    parser.add_argument("--report", type=Path, metavar="PNG",
+                        help="write a picture of the preprocessed images, the predictions and a confusion matrix")
+    parser.add_argument("--mnist-test", action="store_true", help="measure accuracy on the 10,000 MNIST test images")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder holding MNIST/raw/, for --mnist-test (default: $MNIST_DATA_DIR, else ./data)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu",
+                        help="where to run the model (default: cpu, fastest for a few images)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.top_k <= NUM_CLASSES:
+        parser.error(f"--top-k must be between 1 and {NUM_CLASSES}, got {args.top_k}")
+    if args.mnist_test and args.paths:
+        parser.error("--mnist-test takes no image paths")
+    if args.data_dir is None:
+        args.data_dir = default_data_dir()
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        predictor = Predictor.from_checkpoint(args.model, pick_device(args.device))
+    except CheckpointError as exc:
+        print(f"error: {exc}. Train one first with: python train.py", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.mnist_test:
+        return mnist_test(predictor, args)
+
+    if args.paths:
+        images, problems = find_images(args.paths)
+    elif DEFAULT_FOLDER.is_dir():
+        images = sorted(DEFAULT_FOLDER.glob("digit_*.png"))
+        problems = [] if images else [f"{DEFAULT_FOLDER}: holds no digit_*.png images"]
+    else:
+        images, problems = [], [f"{DEFAULT_FOLDER}/ does not exist"]
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not images:
+        hint = "" if args.paths else "; create it with: python generate_test_digits.py, or give image paths"
+        print(f"error: no images to read{hint}", file=sys.stderr)
+        return 2
+
+    results = predictor.predict(images)
+    summary = summarise(results)
+    if args.json:
+        json.dump({"results": [r.to_json() for r in results], "summary": summary}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print_results(results, summary, args.top_k)
+    if args.report:
+        try:
+            write_report(results, args.report)
+        except OSError as exc:
+            print(f"error: cannot write {args.report}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        if not args.json:
+            print(f"Report: {args.report}")
+    failed = sum(r.error is not None for r in results)
+    return 1 if failed or problems else 0
+
+
+def summarise(results: list[Prediction]) -> dict:
+    labeled = [r for r in results if r.label is not None]
+    correct = sum(bool(r.correct) for r in labeled)
+    return {"total": len(results), "labeled": len(labeled), "correct": correct,
+            "accuracy": round(correct / len(labeled), 6) if labeled else None,
+            "errors": sum(r.error is not None for r in results)}
+
+
+def _marks() -> tuple[str, str]:
+    """Check and cross where the terminal can print them (some Windows consoles cannot)."""
+    try:
+        "✓✗".encode(sys.stdout.encoding or "ascii")
+        return "✓", "✗"
+    except (UnicodeEncodeError, LookupError):
+        return "ok", "X"
+
+
+def print_results(results: list[Prediction], summary: dict, top_k: int) -> None:
+    right, wrong = _marks()
+    width = min(60, max(len(r.source) for r in results))
+    for r in results:
+        label = "?" if r.label is None else str(r.label)
+        if r.error is not None:
+            print(f"{r.source:<{width}}  true {label}  error: {r.error}")
+            continue
+        mark = "" if r.correct is None else (right if r.correct else wrong)
+        line = f"{r.source:<{width}}  true {label}  predicted {r.prediction}  {r.confidence:7.2%}  {mark}"
+        if top_k > 1:
+            line += "   next: " + ", ".join(f"{d} {p:.1%}" for d, p in r.top_k(top_k)[1:])
+        print(line.rstrip())
+    if summary["labeled"]:
+        print(f"Accuracy: {summary['correct']}/{summary['labeled']} ({summary['accuracy']:.1%})")
+    if summary["errors"]:
+        print(f"{summary['errors']} image(s) could not be classified (see above)")
+
+
+def confusion_matrix(labels: Sequence[int], predictions: Sequence[int]) -> np.ndarray:
+    matrix = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)), 1)
+    return matrix
+
+
+def write_report(results: list[Prediction], path: Path, max_images: int = 300) -> None:
+    """Grid of the digits as the model saw them (wrong ones in red) and, where labels are
+    known, the confusion matrix. Wrong answers are always shown; the rest fill up to max_images."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    shown = [r for r in results if r.correct is False or r.error is not None]
+    shown += [r for r in results if r not in shown][:max(0, max_images - len(shown))]
+    scored = [r for r in results if r.label is not None and r.prediction is not None]
+    cols = min(12, max(1, len(shown)))
+    rows = max(1, -(-len(shown) // cols))
+    matrix_height = 5 if scored else 0
+    fig = Figure(figsize=(cols * 1.1 + 0.4, rows * 1.35 + matrix_height + 0.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid, matrix_area = (fig.subfigures(2, 1, height_ratios=[rows * 1.35, matrix_height]) if scored else (fig, None))
+    axes = np.atleast_1d(grid.subplots(rows, cols, squeeze=False)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, r in zip(axes, shown):
+        if r.image is not None:
+            ax.imshow(np.pad(r.image, 2), cmap="gray", vmin=0, vmax=255)
+        name = Path(r.source).name[:14]
+        if r.error is not None:
+            text, colour = f"{name}\nno result", "tab:orange"
+        else:
+            truth = "?" if r.label is None else r.label
+            text = f"{name}\npred {r.prediction} ({r.confidence:.0%}) true {truth}"
+            colour = "red" if r.correct is False else "black"
+        ax.set_title(text, fontsize=6.5, color=colour)
+    summary = summarise(results)
+    title = f"{len(results)} images"
+    if summary["labeled"]:
+        title += f", accuracy {summary['correct']}/{summary['labeled']} ({summary['accuracy']:.1%})"
+    if len(shown) < len(results):
+        title += f"; showing {len(shown)} (all mistakes first)"
+    grid.suptitle(title)
+    if scored:
+        ax = matrix_area.subplots()
+        _draw_confusion(ax, confusion_matrix([r.label for r in scored], [r.prediction for r in scored]))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+
+
+def _draw_confusion(ax, matrix: np.ndarray) -> None:
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        if count:
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                    color="white" if count > matrix.max() / 2 else ("red" if i != j else "black"))
+    ax.set(xticks=range(NUM_CLASSES), yticks=range(NUM_CLASSES), xlabel="predicted", ylabel="true",
+           title="Confusion matrix")
+
+
+def mnist_test(predictor: Predictor, args: argparse.Namespace) -> int:
+    """Accuracy on MNIST's test set, as stored and as it comes out of ``mnist_like``: the
+    second figure shows what the preprocessing costs on digits that need none."""
+    try:
+        images, labels = load_mnist(args.data_dir, train=False)
+    except DataUnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    predictions = predictor.probabilities(images).argmax(1)
+    through = torch.from_numpy(np.stack([mnist_like(img) for img in images.numpy()]))
+    through_predictions = predictor.probabilities(through).argmax(1)
+    accuracy = (predictions == labels).float().mean().item()
+    through_accuracy = (through_predictions == labels).float().mean().item()
+    matrix = confusion_matrix(labels.tolist(), predictions.tolist())
+    per_class = {d: float(matrix[d, d] / matrix[d].sum()) for d in range(NUM_CLASSES)}
+    if args.json:
+        json.dump({"accuracy": accuracy, "accuracy_through_preprocessing": through_accuracy, "total": len(labels),
+                   "per_class": per_class, "confusion_matrix": matrix.tolist()}, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    print(f"MNIST test accuracy: {accuracy:.2%} ({int(matrix.trace())}/{len(labels)})")
+    print(f"Through the image preprocessing (mnist_like): {through_accuracy:.2%}")
+    print("Per class: " + ", ".join(f"{d}: {p:.2%}" for d, p in per_class.items()))
+    print("Confusion matrix (rows: true digit, columns: predicted):")
+    print("      " + "".join(f"{d:>6}" for d in range(NUM_CLASSES)))
+    for d in range(NUM_CLASSES):
+        print(f"{d:>6}" + "".join(f"{n:>6}" for n in matrix[d]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""LeNet-5, its initialisation, and everything the scripts share.
+
+The scripts talk to each other only through files: ``train.py`` writes a checkpoint that
+``inference.py`` reads, so the checkpoint format, the MNIST loader and the step that turns
+28x28 digits into model input live here, once.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+INPUT_SIZE = 32  # LeNet-5 reads 32x32; MNIST digits are 28x28 and get a 2-pixel zero border
+MNIST_SIZE = 28
+NUM_CLASSES = 10
+# The classic MNIST pixel statistics; train.py measures its own and stores them in the
+# checkpoint, and these stand in only for a bare state_dict that carries none.
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+DEFAULT_CHECKPOINT = "lenet5_model.pth"
+DEFAULT_DATA_DIR = "data"
+DATA_DIR_ENV = "MNIST_DATA_DIR"
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 with ReLU and max-pooling, the form most modern write-ups use."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 6, kernel_size=5, padding=2),  # 1x32x32 -> 6x32x32
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),  # -> 6x16x16
+            nn.Conv2d(6, 16, kernel_size=5),  # -> 16x12x12
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),  # -> 16x6x6
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),  # -> 576
+            nn.Linear(16 * 6 * 6, 120),
+            nn.ReLU(inplace=True),
+            nn.Linear(120, 84),
+            nn.ReLU(inplace=True),
+            nn.Linear(84, num_classes),
+        )
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def init_weights(model: nn.Module) -> None:
+    """He init keeps ReLU activations from shrinking layer by layer; the output layer has
+    no ReLU after it, so it gets Xavier. Biases start at zero."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    for layer in layers[:-1]:
+        nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+        nn.init.zeros_(layer.bias)
+    nn.init.xavier_uniform_(layers[-1].weight)
+    nn.init.zeros_(layers[-1].bias)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def pixel_stats(images: torch.Tensor) -> tuple[float, float]:
+    """Mean and std of uint8 images on the 0-1 scale, from a 256-bin histogram: exact, and
+    without the float copy of the whole set (170 MB for MNIST) that ``images.float()`` makes."""
+    counts = torch.bincount(images.reshape(-1).cpu(), minlength=256).double()
+    values = torch.arange(256, dtype=torch.float64) / 255
+    mean = (counts * values).sum() / counts.sum()
+    var = (counts * (values - mean) ** 2).sum() / counts.sum()
+    return mean.item(), var.sqrt().item()
+
+
+# --------------------------------------------------------------------------- input
+
+
+def to_model_input(digits: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """The one step from MNIST-like digits to what LeNet-5 reads.
+
+    ``digits`` is uint8 (N, 28, 28) or (N, 1, 28, 28), white ink on black, as MNIST stores
+    them. The 2-pixel zero border makes 32x32 without resizing (resizing blurs the strokes).
+    """
+    if digits.dim() == 3:
+        digits = digits.unsqueeze(1)
+    x = digits.float().div_(255.0)
+    x = F.pad(x, [(INPUT_SIZE - MNIST_SIZE) // 2] * 4)
+    return x.sub_(mean).div_(std)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class DataUnavailableError(RuntimeError):
+    """MNIST is neither in the data folder nor downloadable."""
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+
+
+def missing_data_message(data_dir: Path) -> str:
+    raw = Path(data_dir) / "MNIST" / "raw"
+    return (
+        f"MNIST could not be downloaded and is not in {raw}/. Put the four files "
+        f"{', '.join(MNIST_FILES)} (optionally .gz) there, or point --data-dir / "
+        f"${DATA_DIR_ENV} at the folder that holds MNIST/raw/."
+    )
+
+
+def load_mnist(data_dir: Path, train: bool, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST as compact tensors: uint8 images (N, 28, 28) and int64 labels (N,).
+
+    torchvision reads the IDX files (and downloads them when absent); we keep only its
+    tensors, so no per-sample PIL work happens later.
+    """
+    from torchvision.datasets import MNIST  # torchvision is slow to import; only data users pay
+
+    data_dir = Path(data_dir)
+    try:
+        dataset = MNIST(str(data_dir), train=train, download=download)
+    except Exception as exc:  # URLError, socket errors, RuntimeError "Dataset not found", ...
+        raise DataUnavailableError(missing_data_message(data_dir)) from exc
+    return dataset.data, dataset.targets
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+class CheckpointError(Exception):
+    """A checkpoint file is missing, empty, truncated, not a checkpoint, or the wrong shape."""
+
+
+@dataclass
+class Checkpoint:
+    model_state: dict[str, torch.Tensor]
+    meta: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. optimiser state, for --resume
+
+    @property
+    def mean(self) -> float:
+        return float(self.meta.get("mean", MNIST_MEAN))
+
+    @property
+    def std(self) -> float:
+        return float(self.meta.get("std", MNIST_STD))
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)``, then rename over ``path``: readers see the old file or the new
+    one, never half of either, even if the process dies mid-write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    path: Path,
+    model_state: Mapping[str, torch.Tensor],
+    meta: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``{"model_state", "meta", **extra}`` atomically. Meta must be plain values so
+    ``torch.load(weights_only=True)`` can read it."""
+    payload = {
+        "model_state": {k: v.detach().cpu() for k, v in model_state.items()},
+        "meta": {"torch_version": str(torch.__version__), "created": _now(), **meta},
+        **(extra or {}),
+    }
+    atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint`` or a bare LeNet5 ``state_dict``.
+
+    Only tensors and plain values are unpickled (``weights_only=True``); anything else, and
+    any file that would not load into LeNet5, raises CheckpointError with a readable reason.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        if "weights only load failed" in str(exc).lower():
+            raise CheckpointError(f"{path} holds Python objects besides tensors and plain values; "
+                                  "it is not loaded, since unpickling them could run code") from exc
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path} is unreadable or truncated ({reason})") from exc
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{path} is not a LeNet-5 checkpoint (it holds a {type(payload).__name__})")
+    if "model_state" in payload:
+        state, meta = payload["model_state"], payload.get("meta") or {}
+        extra = {k: v for k, v in payload.items() if k not in ("model_state", "meta")}
+    else:
+        state, meta, extra = payload, {}, {}
+    if not isinstance(state, dict) or not isinstance(meta, dict):
+        raise CheckpointError(f"{path} is not a LeNet-5 checkpoint")
+    _check_state_shapes(path, state)
+    return Checkpoint(model_state=state, meta=meta, extra=extra)
+
+
+def _check_state_shapes(path: Path, state: Mapping[str, Any]) -> None:
+    expected = {k: tuple(v.shape) for k, v in LeNet5().state_dict().items()}
+    if set(state) != set(expected):
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise CheckpointError(f"{path} is not a LeNet-5 checkpoint ({detail})")
+    for key, shape in expected.items():
+        value = state[key]
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
+            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise CheckpointError(f"{path} does not fit LeNet-5: {key} is {got}, expected {shape}")
+
+
+def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[LeNet5, Checkpoint]:
+    """A ready-to-run LeNet5 (eval mode, on ``device``) and the checkpoint it came from."""
+    checkpoint = load_checkpoint(path)
+    model = LeNet5()
+    model.load_state_dict(checkpoint.model_state)
+    return model.to(device).eval(), checkpoint

@@ -1,0 +1,367 @@
+"""Train LeNet-5 on MNIST and keep the weights that do best on a held-out validation set.
+
+    python train.py                       # download MNIST into ./data, train, save
+    python train.py --data-dir ../mnist   # use MNIST/raw/ files you already have
+
+The whole dataset sits on the device as uint8 tensors and mini-batches are drawn, padded,
+normalised and augmented there in one go: no DataLoader, no per-image PIL work. That, not
+the model, is where the classic tutorial loop spends most of its time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from model import (
+    DEFAULT_CHECKPOINT,
+    CheckpointError,
+    DataUnavailableError,
+    LeNet5,
+    count_parameters,
+    default_data_dir,
+    load_checkpoint,
+    load_mnist,
+    pixel_stats,
+    save_checkpoint,
+    to_model_input,
+)
+
+EXIT_INTERRUPTED = 130
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train LeNet-5 on MNIST.")
+    parser.add_argument("--epochs", type=positive_int, default=8, help="passes over the training set (default: 8)")
+    parser.add_argument("--batch-size", type=positive_int, default=128, help="mini-batch size (default: 128)")
+    parser.add_argument("--lr", type=positive_float, default=4e-3,
+                        help="peak learning rate of the one-cycle schedule (default: 0.004)")
+    parser.add_argument("--weight-decay", type=float, default=5e-4, help="AdamW weight decay (default: 0.0005)")
+    parser.add_argument("--seed", type=int, default=1, help="seed for the split, shuffling, augmentation and init (default: 1)")
+    parser.add_argument("--val-size", type=positive_int, default=5000,
+                        help="training images held out to choose the best epoch (default: 5000)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+                        help="where to train; auto picks CUDA, then MPS, then CPU (default: auto)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder holding MNIST/raw/ (default: $MNIST_DATA_DIR, else ./data)")
+    parser.add_argument("--output", type=Path, default=Path(DEFAULT_CHECKPOINT),
+                        help=f"best-weights checkpoint (default: {DEFAULT_CHECKPOINT})")
+    parser.add_argument("--plot", type=Path, default=Path("training_results.png"),
+                        help="training curves image (default: training_results.png)")
+    parser.add_argument("--resume", type=Path, default=None, metavar="PATH",
+                        help="continue the run saved in PATH (the *_last.pth file written beside --output)")
+    parser.add_argument("--no-augment", dest="augment", action="store_false",
+                        help="train on the images as they are (no random rotation, scale and shift)")
+    args = parser.parse_args(argv)
+    if args.data_dir is None:
+        args.data_dir = default_data_dir()
+    return args
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device auto or cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("--device mps was asked for, but MPS is not available here; use --device auto or cpu")
+    return torch.device(name)
+
+
+def last_checkpoint_path(output: Path) -> Path:
+    """Where the resumable end-of-epoch state lives: beside the best weights."""
+    return output.with_name(f"{output.stem}_last{output.suffix or '.pth'}")
+
+
+# --------------------------------------------------------------------------- data
+
+
+def split_train_val(images: torch.Tensor, labels: torch.Tensor, val_size: int, seed: int):
+    """A fixed, seeded hold-out: the same seed always holds out the same images."""
+    if val_size >= len(images):
+        raise ValueError(f"--val-size {val_size} leaves no training images (the set has {len(images)})")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    val_idx, train_idx = order[:val_size], order[val_size:]
+    return (images[train_idx], labels[train_idx]), (images[val_idx], labels[val_idx])
+
+
+def random_affine(x: torch.Tensor, generator: torch.Generator, rotation: float = 10.0,
+                  scale: float = 0.1, shift: float = 2.0) -> torch.Tensor:
+    """Random rotation (+-``rotation`` degrees), scale (1 +- ``scale``) and shift (+-``shift``
+    pixels) for each image: one affine_grid + grid_sample over the whole batch.
+
+    The frame's border is always background, so 'border' padding fills uncovered pixels with
+    background whatever the normalisation.
+    """
+    n = x.shape[0]
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(rotation)
+    zoom = 1 + (torch.rand(n, generator=generator) * 2 - 1) * scale
+    offset = (torch.rand(n, 2, generator=generator) * 2 - 1) * (shift / (x.shape[-1] / 2))
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, offset[:, 0]], 1), torch.stack([sin, cos, offset[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+# --------------------------------------------------------------------------- train / evaluate
+
+
+class StopFlag:
+    """Turns the first Ctrl-C into a request to stop after the current batch; a second one
+    interrupts at once. Installed by main() only, so importing this module changes nothing."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> "StopFlag":
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nStopping after this batch (Ctrl-C again to abort at once)...", file=sys.stderr, flush=True)
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    accuracy: float
+
+
+def train_one_epoch(model, images, labels, optimizer, scheduler, args, stats, epoch, device, stop) -> EpochStats | None:
+    """One pass in a seeded random order; returns None if a stop was requested part-way."""
+    from tqdm import tqdm
+
+    model.train()
+    generator = torch.Generator().manual_seed(args.seed * 100_003 + epoch)  # resumable: depends on epoch only
+    order = torch.randperm(len(images), generator=generator)
+    total_loss = torch.zeros((), device=device)
+    total_correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    batches = range(0, len(order), args.batch_size)
+    bar = tqdm(batches, desc=f"epoch {epoch}/{args.epochs}", unit="batch", leave=False, disable=None)
+    for step, start in enumerate(bar):
+        idx = order[start:start + args.batch_size].to(device)
+        x = to_model_input(images[idx], stats["mean"], stats["std"])
+        if args.augment:
+            x = random_affine(x, generator)
+        y = labels[idx]
+        logits = model(x.contiguous(memory_format=torch.channels_last))
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total_loss += loss.detach() * len(idx)
+        total_correct += (logits.argmax(1) == y).sum()
+        seen += len(idx)
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{total_loss.item() / seen:.4f}", acc=f"{total_correct.item() / seen:.2%}")
+        if stop.requested:
+            bar.close()
+            return None
+    return EpochStats(total_loss.item() / seen, total_correct.item() / seen)
+
+
+@torch.no_grad()
+def evaluate(model, images, labels, stats, batch_size: int = 2000) -> tuple[EpochStats, torch.Tensor]:
+    """Loss, accuracy and the predictions, in eval mode."""
+    model.eval()
+    total_loss, predictions = 0.0, []
+    for start in range(0, len(images), batch_size):
+        x = to_model_input(images[start:start + batch_size], stats["mean"], stats["std"])
+        logits = model(x.contiguous(memory_format=torch.channels_last))
+        total_loss += F.cross_entropy(logits, labels[start:start + batch_size], reduction="sum").item()
+        predictions.append(logits.argmax(1))
+    predictions = torch.cat(predictions)
+    accuracy = (predictions == labels).float().mean().item()
+    return EpochStats(total_loss / len(images), accuracy), predictions
+
+
+# --------------------------------------------------------------------------- plot
+
+
+def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
+    """Loss, accuracy and learning rate per epoch, side by side."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from model import atomic_write
+
+    epochs = list(range(1, len(history["train_loss"]) + 1))
+    fig = Figure(figsize=(15, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_loss, ax_acc, ax_lr = fig.subplots(1, 3)
+    ax_loss.plot(epochs, history["train_loss"], "o-", label="train")
+    ax_loss.plot(epochs, history["val_loss"], "s-", label="validation")
+    ax_loss.set(title="Loss", xlabel="epoch", ylabel="cross-entropy")
+    ax_acc.plot(epochs, [100 * a for a in history["train_acc"]], "o-", label="train (augmented)")
+    ax_acc.plot(epochs, [100 * a for a in history["val_acc"]], "s-", label="validation")
+    if history["val_acc"]:
+        best = max(range(len(epochs)), key=lambda i: history["val_acc"][i])
+        ax_acc.annotate(f"best {100 * history['val_acc'][best]:.2f}%", (epochs[best], 100 * history["val_acc"][best]),
+                        textcoords="offset points", xytext=(0, -18), ha="center")
+    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="%")
+    ax_lr.plot(epochs, history["lr"], "o-", color="tab:green")
+    ax_lr.set(title="Learning rate (end of epoch)", xlabel="epoch")
+    ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+    for ax in (ax_loss, ax_acc, ax_lr):
+        ax.grid(alpha=0.3)
+        ax.set_xticks(epochs)
+    ax_loss.legend()
+    ax_acc.legend()
+    fig.suptitle(title, fontsize=14)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, CheckpointError, DataUnavailableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    resume = None
+    if args.resume is not None:
+        resume = load_checkpoint(args.resume)
+        if "optimizer" not in resume.extra:
+            raise ValueError(f"{args.resume} holds weights only; --resume needs the *_last.pth file that training writes")
+        saved = resume.meta["args"]
+        for key in ("epochs", "batch_size", "lr", "weight_decay", "seed", "val_size", "augment"):
+            setattr(args, key, saved[key])  # the run continues as it was set up
+    device = pick_device(args.device)
+    torch.manual_seed(args.seed)
+    print(f"Device: {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
+
+    images, labels = load_mnist(args.data_dir, train=True)
+    test_images, test_labels = load_mnist(args.data_dir, train=False)
+    (train_x, train_y), (val_x, val_y) = split_train_val(images, labels, args.val_size, args.seed)
+    mean, std = pixel_stats(train_x)
+    stats = {"mean": mean, "std": std}
+    train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
+    print(f"MNIST: {len(train_x)} training, {len(val_x)} validation, {len(test_images)} test images "
+          f"(mean {stats['mean']:.4f}, std {stats['std']:.4f})")
+
+    model = LeNet5().to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = math.ceil(len(train_x) / args.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
+                                                    steps_per_epoch=steps_per_epoch, pct_start=0.25)
+    history = {k: [] for k in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")}
+    best_val, best_epoch, first_epoch = -1.0, 0, 1
+    if resume is not None:
+        model.load_state_dict(resume.model_state)
+        optimizer.load_state_dict(resume.extra["optimizer"])
+        scheduler.load_state_dict(resume.extra["scheduler"])
+        history = resume.extra["history"]
+        best_val, best_epoch = resume.meta["best_val_accuracy"], resume.meta["best_epoch"]
+        first_epoch = resume.meta["epoch"] + 1
+        print(f"Resuming {args.resume} after epoch {resume.meta['epoch']} (best so far: epoch {best_epoch}, "
+              f"{best_val:.2%})")
+    print(f"LeNet-5, {count_parameters(model):,} parameters; AdamW, one-cycle lr up to {args.lr:g}, "
+          f"batch {args.batch_size}, {args.epochs} epochs, augmentation {'on' if args.augment else 'off'}")
+
+    run_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    meta = {"mean": stats["mean"], "std": stats["std"], "input_size": 32, "seed": args.seed, "args": run_args}
+    last_path = last_checkpoint_path(args.output)
+    interrupted = False
+    with StopFlag() as stop:
+        for epoch in range(first_epoch, args.epochs + 1):
+            epoch_start = time.perf_counter()
+            train_stats = train_one_epoch(model, train_x, train_y, optimizer, scheduler, args, stats, epoch, device, stop)
+            if train_stats is None:
+                interrupted = True
+                break
+            val_stats, _ = evaluate(model, val_x, val_y, stats)
+            seconds = time.perf_counter() - epoch_start
+            for key, value in (("train_loss", train_stats.loss), ("train_acc", train_stats.accuracy),
+                               ("val_loss", val_stats.loss), ("val_acc", val_stats.accuracy),
+                               ("lr", optimizer.param_groups[0]["lr"]), ("seconds", seconds)):
+                history[key].append(value)
+            improved = val_stats.accuracy > best_val
+            if improved:
+                best_val, best_epoch = val_stats.accuracy, epoch
+                save_checkpoint(args.output, model.state_dict(),
+                                {**meta, "epoch": epoch, "val_accuracy": best_val})
+            save_checkpoint(last_path, model.state_dict(),
+                            {**meta, "epoch": epoch, "val_accuracy": val_stats.accuracy,
+                             "best_val_accuracy": best_val, "best_epoch": best_epoch},
+                            extra={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                   "history": history})
+            print(f"epoch {epoch:2d}/{args.epochs}  train loss {train_stats.loss:.4f} acc {train_stats.accuracy:.2%}  "
+                  f"val loss {val_stats.loss:.4f} acc {val_stats.accuracy:.2%}  "
+                  f"lr {history['lr'][-1]:.2e}  {seconds:5.1f}s" + ("  * saved best" if improved else ""),
+                  flush=True)
+            if stop.requested:
+                interrupted = True
+                break
+
+    if best_epoch == 0:
+        print("Stopped before the first epoch finished: nothing was saved.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if interrupted:
+        plot_history(history, args.plot, f"LeNet-5 on MNIST: stopped after epoch {len(history['val_acc'])}, "
+                                          f"best validation {best_val:.2%}")
+        print(f"Interrupted. Best weights (epoch {best_epoch}, validation {best_val:.2%}) are in {args.output}; "
+              f"continue with: python train.py --resume {last_path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+    best = load_checkpoint(args.output)
+    model.load_state_dict(best.model_state)
+    test_stats, predictions = evaluate(model, test_images.to(device), test_labels.to(device), stats)
+    save_checkpoint(args.output, best.model_state, {**best.meta, "test_accuracy": test_stats.accuracy})
+    plot_history(history, args.plot, f"LeNet-5 on MNIST: test accuracy {test_stats.accuracy:.2%} "
+                                     f"(best validation epoch {best_epoch})")
+    test_labels = test_labels.to(device)
+    per_class = ", ".join(f"{d}: {(predictions[test_labels == d] == d).float().mean().item():.2%}" for d in range(10))
+    print(f"Test accuracy (best epoch {best_epoch}): {test_stats.accuracy:.2%} "
+          f"({int(round(test_stats.accuracy * len(test_labels)))}/{len(test_labels)})")
+    print(f"Per class: {per_class}")
+    print(f"Saved {args.output} and {args.plot} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

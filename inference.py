@@ -45,6 +45,7 @@ DEFAULT_FOLDER = Path("test_digits")
 OVERVIEW_NAME = "overview.png"  # generate_test_digits.py's contact sheet, not a digit
 DIGIT_BOX = 20  # MNIST's digit size inside its 28x28 frame
 WORK_BOX = 4 * DIGIT_BOX  # stroke width is judged and adjusted at 4x the final resolution
+THIN_PEN, TARGET_PEN = 9, 12  # stroke widths at WORK_BOX scale; MNIST's pen is about 12
 MIN_CONTRAST = 0.2  # ink must differ from the background by this much (0-1 scale)
 
 ImageInput = Union[str, Path, Image.Image, np.ndarray]
@@ -193,15 +194,16 @@ def _crop_to_ink(ink: np.ndarray) -> np.ndarray | None:
 def _scale_to_box(box: np.ndarray) -> np.ndarray:
     """Longer side to 20 pixels, aspect ratio kept. Strokes too thin to survive the shrink
     (a fine pen on a large scan) are thickened first, at 4x the final size, to MNIST's
-    roughly 2.5-pixel pen."""
+    roughly 3-pixel pen."""
     h, w = box.shape
     work = Image.fromarray(np.round(box * 255).astype(np.uint8), mode="L")
     ratio = WORK_BOX / max(h, w)
     size = (max(1, round(w * ratio)), max(1, round(h * ratio)))
     work = work.resize(size, Image.Resampling.BOX if ratio < 1 else Image.Resampling.BICUBIC)
-    width = _stroke_width(np.asarray(work) > 127)
-    if width < 7:
-        k = int(min(9, 10 - width)) | 1  # odd MaxFilter size that brings the pen to ~10 px
+    pixels = np.asarray(work)
+    width = _stroke_width(pixels > pixels.max() / 2)
+    if width < THIN_PEN:
+        k = int(np.clip(round(TARGET_PEN - width), 3, 11)) | 1  # odd MaxFilter size: the pen becomes ~TARGET_PEN
         work = work.filter(ImageFilter.MaxFilter(k))
     ratio = DIGIT_BOX / WORK_BOX
     final = work.resize((max(1, round(work.width * ratio)), max(1, round(work.height * ratio))), Image.Resampling.BOX)
@@ -291,7 +293,7 @@ class Predictor:
         return cls(model.to(memory_format=torch.channels_last), checkpoint.mean, checkpoint.std, device)
 
     @torch.inference_mode()
-    def probabilities(self, digits: torch.Tensor | np.ndarray, batch_size: int = 2048) -> torch.Tensor:
+    def probabilities(self, digits: torch.Tensor | np.ndarray, batch_size: int = 512) -> torch.Tensor:
         """Class probabilities (N, 10) for uint8 MNIST-like digits (N, 28, 28), in batches."""
         digits = torch.as_tensor(digits)
         out = []

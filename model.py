@@ -211,10 +211,12 @@ def load_checkpoint(path: Path) -> Checkpoint:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        if "weights only load failed" in str(exc).lower():
+        text = str(exc)
+        if "Unsupported global" in text or "not an allowed global" in text:
             raise CheckpointError(f"{path} holds Python objects besides tensors and plain values; "
                                   "it is not loaded, since unpickling them could run code") from exc
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        detail = text.split("WeightsUnpickler error:")[-1].strip() or type(exc).__name__
+        reason = detail.splitlines()[0][:200]
         raise CheckpointError(f"checkpoint {path} is unreadable or truncated ({reason})") from exc
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path} is not a LeNet-5 checkpoint (it holds a {type(payload).__name__})")

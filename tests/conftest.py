@@ -1,0 +1,93 @@
+"""Shared fixtures: tiny MNIST-format data sets written here, and real MNIST where it exists."""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from model import MNIST_FILES  # noqa: E402
+
+
+def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """Write images and labels in MNIST's own IDX byte format, so torchvision's parser runs."""
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    n, h, w = images.shape
+    (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, h, w) + images.astype(np.uint8).tobytes())
+    (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.astype(np.uint8).tobytes())
+
+
+def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-sized digits rendered in fonts with random rotation, scale and offset: learnable,
+    like MNIST, but small enough to train on in a second."""
+    from PIL import ImageFont
+
+    import generate_test_digits as gen
+
+    rng = np.random.default_rng(seed)
+    fonts = [ImageFont.truetype(str(gen.resolve_font(name)), gen.RENDER_PX) for name in ("DejaVuSans-Bold", "DejaVuSerif")]
+    labels = rng.integers(0, 10, count)
+    images = np.stack([
+        np.asarray(gen.render_digit(int(d), fonts[i % 2], 28, gen.Style(rotation=float(rng.uniform(-10, 10)),
+                                                                       scale=float(rng.uniform(0.9, 1.1)),
+                                                                       offset_x=float(rng.uniform(-1.5, 1.5)),
+                                                                       offset_y=float(rng.uniform(-1.5, 1.5)))))
+        for i, d in enumerate(labels)
+    ])
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist(tmp_path_factory) -> Path:
+    """A data folder in torchvision's layout: 400 training and 100 test images."""
+    folder = tmp_path_factory.mktemp("tiny_mnist")
+    write_idx(folder, "train", *synthetic_digits(400, seed=0))
+    write_idx(folder, "t10k", *synthetic_digits(100, seed=1))
+    return folder
+
+
+def tiny_train_args(data_dir: Path, out: Path, *extra: str) -> list[str]:
+    return ["--data-dir", str(data_dir), "--output", str(out / "model.pth"), "--plot", str(out / "plot.png"),
+            "--val-size", "100", "--batch-size", "32", "--epochs", "3", "--device", "cpu", *extra]
+
+
+@pytest.fixture(scope="session")
+def real_mnist_dir() -> Path:
+    value = os.environ.get("MNIST_DATA_DIR")
+    if not value:
+        pytest.skip("real MNIST test: set MNIST_DATA_DIR to the folder that holds MNIST/raw/")
+    raw = Path(value) / "MNIST" / "raw"
+    if not all((raw / name).exists() or (raw / f"{name}.gz").exists() for name in MNIST_FILES):
+        pytest.skip(f"real MNIST test: {raw} does not hold the four MNIST files")
+    return Path(value)
+
+
+@pytest.fixture(scope="session")
+def real_model(real_mnist_dir, tmp_path_factory) -> Path:
+    """A LeNet-5 trained briefly (3 epochs) on real MNIST by train.py itself."""
+    import train
+
+    out = tmp_path_factory.mktemp("real_model")
+    code = train.main(["--data-dir", str(real_mnist_dir), "--output", str(out / "lenet5_model.pth"),
+                       "--plot", str(out / "training_results.png"), "--epochs", "3", "--device", "cpu"])
+    assert code == 0
+    return out / "lenet5_model.pth"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_mnist, tmp_path_factory) -> Path:
+    """A checkpoint from a quick train.py run on the tiny font-digit set: a real model file
+    for the inference tests, trained in a couple of seconds."""
+    import train
+
+    out = tmp_path_factory.mktemp("tiny_model")
+    assert train.main(tiny_train_args(tiny_mnist, out, "--epochs", "3")) == 0
+    return out / "model.pth"

@@ -1,0 +1,172 @@
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import generate_test_digits as gen
+import inference
+from model import LeNet5, load_mnist, save_checkpoint
+
+
+@pytest.fixture()
+def digits_dir(tmp_path):
+    assert gen.main(["--output-dir", str(tmp_path / "test_digits")]) == 0
+    return tmp_path / "test_digits"
+
+
+def run_json(capsys, *argv):
+    code = inference.main(list(argv) + ["--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out)  # stdout must be one JSON document and nothing else
+
+
+def test_default_mode_reads_test_digits(tiny_model, digits_dir, monkeypatch, capsys):
+    monkeypatch.chdir(digits_dir.parent)
+    assert inference.main(["--model", str(tiny_model)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[:10]] == [f"test_digits/digit_{d}.png" for d in range(10)]
+    assert all(f"true {d}  predicted" in lines[d] for d in range(10))
+    assert all(line.rstrip().endswith(("✓", "✗")) for line in lines[:10])
+    assert lines[10].startswith("Accuracy: ") and "/10 (" in lines[10]
+
+
+def test_json_schema(tiny_model, digits_dir, capsys):
+    code, doc = run_json(capsys, "--model", str(tiny_model), str(digits_dir))
+    assert code == 0
+    assert set(doc) == {"results", "summary"}
+    assert len(doc["results"]) == 10  # the overview sheet and labels.csv are not digits
+    for result, digit in zip(doc["results"], range(10)):
+        assert set(result) == {"path", "label", "prediction", "confidence", "probabilities"}
+        assert result["label"] == digit and result["path"].endswith(f"digit_{digit}.png")
+        assert len(result["probabilities"]) == 10 and sum(result["probabilities"]) == pytest.approx(1, abs=1e-4)
+        assert result["prediction"] == int(np.argmax(result["probabilities"]))
+        assert result["confidence"] == pytest.approx(max(result["probabilities"]))
+    summary = doc["summary"]
+    assert summary["total"] == summary["labeled"] == 10
+    assert summary["correct"] == sum(r["prediction"] == r["label"] for r in doc["results"])
+    assert summary["accuracy"] == pytest.approx(summary["correct"] / 10)
+
+
+def test_top_k_and_report(tiny_model, digits_dir, tmp_path, capsys):
+    assert inference.main(["--model", str(tiny_model), str(digits_dir), "--top-k", "3",
+                           "--report", str(tmp_path / "report.png")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("next: ") == 10
+    assert all(len(line.split("next: ")[1].split(", ")) == 2 for line in out.splitlines() if "next: " in line)
+    with Image.open(tmp_path / "report.png") as report:
+        assert report.format == "PNG" and report.height > report.width / 2
+
+
+def test_bad_files_among_good_ones_are_reported_and_skipped(tiny_model, digits_dir, tmp_path, capsys):
+    mixed = tmp_path / "mixed"
+    (mixed / "7").mkdir(parents=True)
+    (mixed / "7" / "seven.png").write_bytes((digits_dir / "digit_7.png").read_bytes())
+    (mixed / "empty.png").write_bytes(b"")
+    (mixed / "text.png").write_text("not an image")
+    buffer = io.BytesIO()
+    Image.open(digits_dir / "digit_3.png").save(buffer, "PNG")
+    (mixed / "digit_3_cut.png").write_bytes(buffer.getvalue()[:80])
+    Image.new("L", (64, 64), 255).save(mixed / "blank.png")
+    Image.new("1", (7000, 7000)).save(mixed / "bomb.png")
+    (mixed / "notes.txt").write_text("folders may hold other files; they are not images")
+    code, doc = run_json(capsys, "--model", str(tiny_model), str(mixed))
+    assert code == 1
+    by_name = {r["path"].split("/")[-1]: r for r in doc["results"]}
+    assert set(by_name) == {"seven.png", "empty.png", "text.png", "digit_3_cut.png", "blank.png", "bomb.png"}
+    assert by_name["seven.png"]["label"] == 7 and "error" not in by_name["seven.png"]
+    assert by_name["seven.png"]["prediction"] is not None
+    for name, words in (("empty.png", "empty"), ("text.png", "not an image"), ("digit_3_cut.png", "truncated"),
+                        ("blank.png", "no digit"), ("bomb.png", "more than")):
+        assert words in by_name[name]["error"] and by_name[name]["prediction"] is None
+    assert doc["summary"]["errors"] == 5 and doc["summary"]["labeled"] == 2
+
+
+def test_bad_files_in_text_mode_print_one_line_each(tiny_model, tmp_path, capsys):
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert inference.main(["--model", str(tiny_model), str(tmp_path / "empty.png"), str(tmp_path / "gone.png")]) == 1
+    captured = capsys.readouterr()
+    assert "error: empty file" in captured.out and "gone.png: no such file" in captured.err
+    assert "Traceback" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize("make", [lambda p: None, lambda p: p.write_text("junk")], ids=["missing", "broken"])
+def test_missing_or_broken_checkpoint_says_to_train(make, digits_dir, tmp_path, capsys):
+    make(tmp_path / "model.pth")
+    assert inference.main(["--model", str(tmp_path / "model.pth"), str(digits_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "python train.py" in err and len(err.strip().splitlines()) == 1
+
+
+def test_empty_folder_and_missing_test_digits(tiny_model, tmp_path, monkeypatch, capsys):
+    (tmp_path / "empty").mkdir()
+    assert inference.main(["--model", str(tiny_model), str(tmp_path / "empty")]) == 2
+    assert "holds no images" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    assert inference.main(["--model", str(tiny_model)]) == 2
+    assert "python generate_test_digits.py" in capsys.readouterr().err
+
+
+def test_predictor_takes_paths_pil_images_and_arrays(tiny_model, digits_dir):
+    predictor = inference.Predictor.from_checkpoint(tiny_model)
+    path = digits_dir / "digit_4.png"
+    image = Image.open(path)
+    results = predictor.predict([path, image, np.asarray(image), np.zeros((10, 10))])
+    assert [r.label for r in results] == [4, None, None, None]
+    assert results[0].probabilities == results[1].probabilities == results[2].probabilities
+    assert results[3].error.startswith("no digit")
+    assert results[0].top_k(3)[0] == (results[0].prediction, results[0].confidence)
+
+
+def test_batches_give_the_same_answers_as_single_images(tiny_model, digits_dir):
+    predictor = inference.Predictor.from_checkpoint(tiny_model)
+    paths = sorted(digits_dir.glob("digit_*.png"))
+    together = predictor.predict(paths, batch_size=512)
+    one_by_one = [predictor.predict([p])[0] for p in paths]
+    for a, b in zip(together, one_by_one):
+        assert a.prediction == b.prediction
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
+
+
+def test_bare_state_dict_checkpoint_works(digits_dir, tmp_path):
+    torch.save(LeNet5().state_dict(), tmp_path / "bare.pth")
+    assert inference.main(["--model", str(tmp_path / "bare.pth"), str(digits_dir)]) == 0
+
+
+def test_mnist_test_flag(tiny_model, tiny_mnist, tmp_path, capsys):
+    assert inference.main(["--model", str(tiny_model), "--mnist-test", "--data-dir", str(tiny_mnist)]) == 0
+    out = capsys.readouterr().out
+    assert "MNIST test accuracy:" in out and "Confusion matrix" in out and len(out.splitlines()) == 15
+    code, doc = run_json(capsys, "--model", str(tiny_model), "--mnist-test", "--data-dir", str(tiny_mnist))
+    assert code == 0 and np.sum(doc["confusion_matrix"]) == 100
+    from torchvision.datasets import MNIST
+
+    def offline(self):
+        raise RuntimeError("no network")
+
+    MNIST_download = MNIST.download
+    try:
+        MNIST.download = offline
+        assert inference.main(["--model", str(tiny_model), "--mnist-test", "--data-dir", str(tmp_path)]) == 2
+    finally:
+        MNIST.download = MNIST_download
+    assert "t10k-images-idx3-ubyte" in capsys.readouterr().err
+
+
+def test_real_model_reads_the_generated_digits(real_model, digits_dir):
+    results = inference.Predictor.from_checkpoint(real_model).predict(sorted(digits_dir.glob("digit_*.png")))
+    assert sum(r.correct for r in results) >= 9, [(r.label, r.prediction) for r in results]
+
+
+def test_preprocessing_leaves_mnist_accuracy_alone(real_model, real_mnist_dir):
+    predictor = inference.Predictor.from_checkpoint(real_model)
+    images, labels = load_mnist(real_mnist_dir, train=False)
+    raw = predictor.probabilities(images).argmax(1)
+    through = predictor.probabilities(np.stack([inference.mnist_like(i) for i in images.numpy()])).argmax(1)
+    raw_accuracy = (raw == labels).float().mean().item()
+    through_accuracy = (through == labels).float().mean().item()
+    assert (raw == through).float().mean().item() >= 0.99  # the same answer for 99% of the digits
+    assert through_accuracy >= raw_accuracy - 0.003
+    assert through_accuracy >= 0.985

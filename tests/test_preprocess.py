@@ -1,0 +1,167 @@
+"""mnist_like: any user's image in, an MNIST-style 28x28 digit out."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import generate_test_digits as gen
+from inference import ImageReadError, label_from_path, mnist_like, read_image
+
+
+@pytest.fixture(scope="module")
+def font():
+    return gen.load_font(gen.resolve_font("DejaVuSans"))
+
+
+def digit_image(font, digit=3, size=64, **style):
+    return gen.render_digit(digit, font, size, gen.Style(**style))
+
+
+def ink_box(digit):
+    rows, cols = np.flatnonzero(digit.any(1)), np.flatnonzero(digit.any(0))
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def centre_of_mass(digit):
+    d = digit.astype(float)
+    return (d.sum(1) * np.arange(28)).sum() / d.sum(), (d.sum(0) * np.arange(28)).sum() / d.sum()
+
+
+def similarity(a, b):
+    return np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1]
+
+
+def test_output_is_mnist_shaped(font):
+    out = mnist_like(digit_image(font))
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    assert max(ink_box(out)) == 20
+    assert out.max() == 255
+    assert np.allclose(centre_of_mass(out), (14, 14), atol=0.75)
+
+
+def test_dark_on_light_is_inverted(font):
+    white_on_black = digit_image(font, 5)
+    black_on_white = Image.fromarray(255 - np.asarray(white_on_black))
+    assert np.abs(mnist_like(white_on_black).astype(int) - mnist_like(black_on_white).astype(int)).max() <= 2
+
+
+def test_small_off_centre_digit_is_cropped_scaled_and_centred(font):
+    reference = mnist_like(digit_image(font, 2, size=64))
+    out = mnist_like(digit_image(font, 2, size=256, scale=0.3, offset_x=70, offset_y=-60))
+    assert max(ink_box(out)) == 20
+    assert np.allclose(centre_of_mass(out), (14, 14), atol=0.75)
+    assert similarity(out, reference) > 0.9
+
+
+def test_aspect_ratio_is_kept():
+    bar = np.zeros((100, 100), np.uint8)
+    bar[20:80, 45:55] = 255  # 60 tall, 10 wide
+    height, width = ink_box(mnist_like(bar))
+    assert height == 20 and 3 <= width <= 5
+
+
+def test_mnist_like_input_passes_through_almost_unchanged(font):
+    once = mnist_like(digit_image(font, 8, size=64))
+    twice = mnist_like(once)
+    assert similarity(once, twice) > 0.97
+
+
+def test_rgba_ink_on_transparency(font):
+    ink = np.asarray(digit_image(font, 4))
+    black_ink = np.zeros((*ink.shape, 4), np.uint8)
+    black_ink[..., 3] = ink  # black paint, transparent elsewhere
+    white_ink = black_ink.copy()
+    white_ink[..., :3] = 255  # white paint on transparency: invisible on white paper
+    reference = mnist_like(Image.fromarray(ink))
+    for rgba in (black_ink, white_ink):
+        out = mnist_like(Image.fromarray(rgba, mode="RGBA"))
+        assert similarity(out, reference) > 0.98
+    assert similarity(mnist_like(black_ink), reference) > 0.98  # arrays take the same path
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.full((100, 100), 255, np.uint8),
+    lambda: np.zeros((50, 80), np.uint8),
+    lambda: np.clip(np.random.default_rng(0).normal(200, 4, (300, 300)), 0, 255).astype(np.uint8),
+    lambda: Image.new("RGBA", (64, 64), (0, 0, 0, 0)),
+], ids=["white", "black", "grey-noise", "transparent"])
+def test_blank_images_hold_no_digit(make):
+    assert mnist_like(make()) is None
+
+
+def test_tiny_8x8_input():
+    one = np.zeros((8, 8), np.uint8)
+    one[1:7, 4] = 255
+    out = mnist_like(one)
+    assert out is not None and ink_box(out)[0] == 20
+
+
+def test_huge_noisy_photo_with_a_small_digit(font):
+    rng = np.random.default_rng(1)
+    page = np.full((2000, 2000), 0.85) + rng.normal(0, 0.03, (2000, 2000))  # grey paper with grain
+    digit = np.asarray(digit_image(font, 7, size=160), dtype=float) / 255
+    page[1500:1660, 300:460] -= 0.7 * digit  # dark ink, far off-centre
+    page[50, 50] = page[1900, 1900] = 0.0  # specks of dust
+    out = mnist_like(np.clip(page, 0, 1))
+    assert max(ink_box(out)) == 20
+    assert similarity(out, mnist_like(digit_image(font, 7))) > 0.9
+
+
+def test_fine_pen_on_a_large_scan_is_thickened_to_mnist_strokes():
+    from PIL import ImageDraw
+
+    coverage = {}
+    for pen in (1, 3, 30):
+        canvas = Image.new("L", (1000, 1000), 255)
+        ImageDraw.Draw(canvas).line([(200, 150), (800, 150), (400, 850)], fill=0, width=pen)  # a 7
+        coverage[pen] = (mnist_like(canvas) > 128).mean()
+    assert 0.07 < coverage[30] < 0.17  # MNIST's 7s: 5th to 95th percentile of this figure
+    assert coverage[1] > 0.75 * coverage[30] and coverage[3] > 0.75 * coverage[30]
+
+
+def test_other_modes_and_bit_depths(font):
+    base = digit_image(font, 6)
+    reference = mnist_like(base)
+    sixteen = Image.fromarray(np.asarray(base).astype(np.uint16) * 257)
+    palette = base.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE)
+    for image in (sixteen, palette, base.convert("RGB"), base.convert("1"), base.convert("CMYK")):
+        assert similarity(mnist_like(image), reference) > 0.95, image.mode
+
+
+def test_exif_orientation_is_applied(font, tmp_path):
+    upright = digit_image(font, 7)
+    stored = upright.rotate(90, expand=True)  # a camera stores it sideways...
+    exif = Image.Exif()
+    exif[0x0112] = 6  # ...and says "rotate 90 degrees clockwise to display"
+    stored.save(tmp_path / "photo.jpg", exif=exif, quality=95)
+    out = mnist_like(tmp_path / "photo.jpg")
+    assert similarity(out, mnist_like(upright)) > 0.95
+
+
+def test_unreadable_files_raise_image_read_error(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("hello")
+    buffer = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(buffer, "PNG")
+    (tmp_path / "cut.png").write_bytes(buffer.getvalue()[:60])
+    Image.new("1", (7000, 7000)).save(tmp_path / "bomb.png")  # 49 megapixels in a few kilobytes
+    for name, message in (("empty.png", "empty"), ("text.png", "not an image"), ("cut.png", "truncated"),
+                          ("bomb.png", "more than"), ("missing.png", "no such file")):
+        with pytest.raises(ImageReadError, match=message):
+            read_image(tmp_path / name)
+
+
+@pytest.mark.parametrize("path, label", [
+    ("test_digits/digit_3.png", 3),
+    ("x/digit_0_DejaVuSans-Bold_12.png", 0),
+    ("scans/7/anything.jpg", 7),
+    ("scans/7/digit_2.png", 2),
+    ("digit_12.png", None),
+    ("scans/17/a.png", None),
+    ("photo.png", None),
+])
+def test_labels_from_names_and_folders(path, label):
+    from pathlib import Path
+    assert label_from_path(Path(path)) == label

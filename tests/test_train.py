@@ -1,0 +1,147 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from PIL import Image
+
+import train
+from conftest import ROOT, tiny_train_args
+from model import load_checkpoint
+
+
+def _states_equal(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_short_run_saves_checkpoint_and_plot_and_learns(tiny_mnist, tmp_path, capsys):
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "4")) == 0
+    out = capsys.readouterr().out
+    assert "Device: cpu" in out and "Test accuracy" in out and "Per class:" in out
+    best = load_checkpoint(tmp_path / "model.pth")
+    meta = best.meta
+    for key in ("epoch", "val_accuracy", "test_accuracy", "mean", "std", "input_size", "seed", "args",
+                "torch_version", "created"):
+        assert key in meta, key
+    assert meta["args"]["epochs"] == 4 and meta["input_size"] == 32
+    assert "optimizer" not in best.extra  # the best checkpoint is weights and metadata only
+    history = load_checkpoint(tmp_path / "model_last.pth").extra["history"]
+    assert len(history["train_loss"]) == 4
+    assert history["train_loss"][-1] < 0.6 * history["train_loss"][0]
+    assert meta["val_accuracy"] == max(history["val_acc"])  # best means best on validation
+    assert meta["val_accuracy"] > 0.3  # ten classes: chance is 0.1
+    with Image.open(tmp_path / "plot.png") as plot:
+        assert plot.format == "PNG" and plot.width > 800
+
+
+def test_same_seed_gives_the_same_weights_on_cpu(tiny_mnist, tmp_path):
+    runs = []
+    for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
+        (tmp_path / name).mkdir()
+        assert train.main(tiny_train_args(tiny_mnist, tmp_path / name, "--epochs", "1", "--seed", seed)) == 0
+        runs.append(load_checkpoint(tmp_path / name / "model.pth").model_state)
+    assert _states_equal(runs[0], runs[1])
+    assert not _states_equal(runs[0], runs[2])
+
+
+def test_resume_after_ctrl_c_continues_to_the_same_weights(tiny_mnist, tmp_path, monkeypatch):
+    (tmp_path / "straight").mkdir()
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path / "straight", "--epochs", "2")) == 0
+
+    real_save = train.save_checkpoint
+
+    def save_then_ctrl_c(path, *args, **kwargs):
+        real_save(path, *args, **kwargs)
+        if path.name == "model_last.pth":
+            os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C during epoch 1
+
+    monkeypatch.setattr(train, "save_checkpoint", save_then_ctrl_c)
+    (tmp_path / "split").mkdir()
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path / "split", "--epochs", "2")) == 130
+    assert load_checkpoint(tmp_path / "split" / "model_last.pth").meta["epoch"] == 1
+    assert (tmp_path / "split" / "plot.png").exists()
+    monkeypatch.setattr(train, "save_checkpoint", real_save)
+
+    # the resumed run takes its settings from the checkpoint, whatever is on the command line
+    args = tiny_train_args(tiny_mnist, tmp_path / "split", "--epochs", "9", "--resume",
+                           str(tmp_path / "split" / "model_last.pth"))
+    assert train.main(args) == 0
+    resumed = load_checkpoint(tmp_path / "split" / "model_last.pth")
+    straight = load_checkpoint(tmp_path / "straight" / "model_last.pth")
+    assert resumed.meta["epoch"] == 2
+    assert _states_equal(resumed.model_state, straight.model_state)
+    assert resumed.extra["history"]["train_loss"] == straight.extra["history"]["train_loss"]
+
+
+def test_ctrl_c_in_a_child_process_keeps_a_loadable_checkpoint(tiny_mnist, tmp_path):
+    args = tiny_train_args(tiny_mnist, tmp_path, "--epochs", "400")
+    # start_new_session: the child must not share the test runner's SIGINT disposition
+    child = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=tmp_path, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "model.pth").exists():
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "no checkpoint after 60 s"
+            time.sleep(0.1)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    assert "Traceback" not in err
+    assert "--resume" in err
+    load_checkpoint(tmp_path / "model.pth")
+    assert (tmp_path / "plot.png").exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_offline_without_data_exits_2_naming_the_files(tmp_path, monkeypatch, capsys):
+    from torchvision.datasets import MNIST
+
+    def no_network(self):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(MNIST, "download", no_network)
+    code = train.main(["--data-dir", str(tmp_path / "nothing"), "--output", str(tmp_path / "m.pth")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "train-images-idx3-ubyte" in err and "t10k-labels-idx1-ubyte" in err
+    assert str(tmp_path / "nothing" / "MNIST" / "raw") in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.pth").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "positive whole number"),
+    (["--lr", "-1"], "positive number"),
+    (["--batch-size", "many"], "invalid positive_int value"),
+])
+def test_bad_flags_are_rejected_with_usage(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_asking_for_a_missing_gpu_is_a_clear_error(tiny_mnist, tmp_path, capsys):
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--device", "cuda")) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_resume_needs_the_last_epoch_file(tiny_mnist, tmp_path, capsys):
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "1")) == 0
+    capsys.readouterr()
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--resume", str(tmp_path / "model.pth"))) == 2
+    assert "_last.pth" in capsys.readouterr().err
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--resume", str(tmp_path / "missing.pth"))) == 2
+
+
+def test_real_mnist_brief_training_is_accurate(real_model):
+    meta = load_checkpoint(real_model).meta
+    assert meta["test_accuracy"] >= 0.985, meta
+    assert 0.12 < meta["mean"] < 0.14 and 0.30 < meta["std"] < 0.32  # measured from the training split

@@ -36,6 +36,7 @@ from model import (
     default_data_dir,
     load_mnist,
     load_model,
+    pick_device,
     to_model_input,
 )
 
@@ -160,7 +161,9 @@ def _ink_on_black(gray: np.ndarray) -> np.ndarray | None:
     if peak < MIN_CONTRAST:
         return None
     ink = np.clip(ink / peak, 0, 1)
-    noise = float(np.std(np.clip((border - paper) / peak, -1, 1)))
+    # the paper's own grain: the border's spread, leaving out ink that reaches the border
+    spread = (border - paper) / peak
+    noise = float(np.std(spread[spread < 0.5])) if np.any(spread < 0.5) else 0.0
     floor = min(0.5, 3 * noise)
     if floor > 0.02:  # grain, paper texture or sensor noise: drop it rather than scale it up
         ink = np.clip((ink - floor) / (1 - floor), 0, 1)
@@ -358,16 +361,6 @@ def find_images(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
     return images, problems
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("--device mps was asked for, but MPS is not available here; use --device cpu")
-    return torch.device(name)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Predict digits in images with a trained LeNet-5.")
     parser.add_argument("paths", nargs="*", type=Path,
@@ -382,7 +375,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding MNIST/raw/, for --mnist-test (default: $MNIST_DATA_DIR, else ./data)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu",
-                        help="where to run the model (default: cpu, fastest for a few images)")
+                        help="where to run the model; auto picks CUDA, then MPS, then CPU (default: cpu, "
+                             "fastest for a few images)")
     args = parser.parse_args(argv)
     if not 1 <= args.top_k <= NUM_CLASSES:
         parser.error(f"--top-k must be between 1 and {NUM_CLASSES}, got {args.top_k}")

@@ -88,6 +88,20 @@ def pixel_stats(images: torch.Tensor) -> tuple[float, float]:
     return mean.item(), var.sqrt().item()
 
 
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` takes CUDA, then Apple's MPS, then the CPU; a named device that is not there
+    is a ValueError that says what to use instead."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device auto or cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("--device mps was asked for, but MPS is not available here; use --device auto or cpu")
+    return torch.device(name)
+
+
 # --------------------------------------------------------------------------- input
 
 

@@ -15,7 +15,7 @@ import math
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,10 +26,12 @@ from model import (
     CheckpointError,
     DataUnavailableError,
     LeNet5,
+    atomic_write,
     count_parameters,
     default_data_dir,
     load_checkpoint,
     load_mnist,
+    pick_device,
     pixel_stats,
     save_checkpoint,
     to_model_input,
@@ -84,20 +86,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.data_dir is None:
         args.data_dir = default_data_dir()
     return args
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device auto or cpu")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("--device mps was asked for, but MPS is not available here; use --device auto or cpu")
-    return torch.device(name)
 
 
 def last_checkpoint_path(output: Path) -> Path:
@@ -219,26 +207,28 @@ def evaluate(model, images, labels, stats, batch_size: int = 2000) -> tuple[Epoc
 # --------------------------------------------------------------------------- plot
 
 
-def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
+def plot_history(history: dict[str, list[float]], path: Path, title: str, label_smoothing: float = 0.0) -> None:
     """Loss, accuracy and learning rate per epoch, side by side."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from model import atomic_write
-
     epochs = list(range(1, len(history["train_loss"]) + 1))
+    train_acc = [100 * a for a in history["train_acc"]]
+    val_acc = [100 * a for a in history["val_acc"]]
     fig = Figure(figsize=(15, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax_loss, ax_acc, ax_lr = fig.subplots(1, 3)
-    ax_loss.plot(epochs, history["train_loss"], "o-", label="train")
+    smoothing = f", label smoothing {label_smoothing:g}" if label_smoothing else ""
+    ax_loss.plot(epochs, history["train_loss"], "o-", label=f"train (augmented{smoothing})")
     ax_loss.plot(epochs, history["val_loss"], "s-", label="validation")
     ax_loss.set(title="Loss", xlabel="epoch", ylabel="cross-entropy")
-    ax_acc.plot(epochs, [100 * a for a in history["train_acc"]], "o-", label="train (augmented)")
-    ax_acc.plot(epochs, [100 * a for a in history["val_acc"]], "s-", label="validation")
-    if history["val_acc"]:
-        best = max(range(len(epochs)), key=lambda i: history["val_acc"][i])
-        ax_acc.annotate(f"best {100 * history['val_acc'][best]:.2f}%", (epochs[best], 100 * history["val_acc"][best]),
-                        textcoords="offset points", xytext=(0, -18), ha="center")
+    ax_acc.plot(epochs, train_acc, "o-", label="train (augmented)")
+    ax_acc.plot(epochs, val_acc, "s-", label="validation")
+    best = max(range(len(epochs)), key=lambda i: val_acc[i])
+    ax_acc.plot([epochs[best]], [val_acc[best]], "*", color="tab:red", markersize=14,
+                label=f"best validation: {val_acc[best]:.2f}% (epoch {epochs[best]})")
+    # zoom on where the validation curve lives; the first epochs of training may fall below
+    ax_acc.set_ylim(max(0.0, min(val_acc) - 1.0), 100.05)
     ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="%")
     ax_lr.plot(epochs, history["lr"], "o-", color="tab:green")
     ax_lr.set(title="Learning rate (end of epoch)", xlabel="epoch")
@@ -247,7 +237,7 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str) -> Non
         ax.grid(alpha=0.3)
         ax.set_xticks(epochs)
     ax_loss.legend()
-    ax_acc.legend()
+    ax_acc.legend(loc="lower right")
     fig.suptitle(title, fontsize=14)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
@@ -350,7 +340,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     if interrupted:
         plot_history(history, args.plot, f"LeNet-5 on MNIST: stopped after epoch {len(history['val_acc'])}, "
-                                          f"best validation {best_val:.2%}")
+                                          f"best validation {best_val:.2%}", args.label_smoothing)
         print(f"Interrupted. Best weights (epoch {best_epoch}, validation {best_val:.2%}) are in {args.output}; "
               f"continue with: python train.py --resume {last_path}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -360,7 +350,7 @@ def run(args: argparse.Namespace) -> int:
     test_stats, predictions = evaluate(model, test_images.to(device), test_labels.to(device), stats)
     save_checkpoint(args.output, best.model_state, {**best.meta, "test_accuracy": test_stats.accuracy})
     plot_history(history, args.plot, f"LeNet-5 on MNIST: test accuracy {test_stats.accuracy:.2%} "
-                                     f"(best validation epoch {best_epoch})")
+                                     f"(best validation epoch {best_epoch})", args.label_smoothing)
     test_labels = test_labels.to(device)
     per_class = ", ".join(f"{d}: {(predictions[test_labels == d] == d).float().mean().item():.2%}" for d in range(10))
     print(f"Test accuracy (best epoch {best_epoch}): {test_stats.accuracy:.2%} "

@@ -8,7 +8,7 @@ from PIL import Image
 
 import generate_test_digits as gen
 import inference
-from model import LeNet5, load_mnist, save_checkpoint
+from model import LeNet5, load_mnist
 
 
 @pytest.fixture()
@@ -135,7 +135,7 @@ def test_bare_state_dict_checkpoint_works(digits_dir, tmp_path):
     assert inference.main(["--model", str(tmp_path / "bare.pth"), str(digits_dir)]) == 0
 
 
-def test_mnist_test_flag(tiny_model, tiny_mnist, tmp_path, capsys):
+def test_mnist_test_flag(tiny_model, tiny_mnist, tmp_path, capsys, monkeypatch):
     assert inference.main(["--model", str(tiny_model), "--mnist-test", "--data-dir", str(tiny_mnist)]) == 0
     out = capsys.readouterr().out
     assert "MNIST test accuracy:" in out and "Confusion matrix" in out and len(out.splitlines()) == 15
@@ -146,12 +146,8 @@ def test_mnist_test_flag(tiny_model, tiny_mnist, tmp_path, capsys):
     def offline(self):
         raise RuntimeError("no network")
 
-    MNIST_download = MNIST.download
-    try:
-        MNIST.download = offline
-        assert inference.main(["--model", str(tiny_model), "--mnist-test", "--data-dir", str(tmp_path)]) == 2
-    finally:
-        MNIST.download = MNIST_download
+    monkeypatch.setattr(MNIST, "download", offline)
+    assert inference.main(["--model", str(tiny_model), "--mnist-test", "--data-dir", str(tmp_path)]) == 2
     assert "t10k-images-idx3-ubyte" in capsys.readouterr().err
 
 

@@ -118,7 +118,7 @@ def test_fine_pen_on_a_large_scan_is_thickened_to_mnist_strokes():
         ImageDraw.Draw(canvas).line([(200, 150), (800, 150), (400, 850)], fill=0, width=pen)  # a 7
         coverage[pen] = (mnist_like(canvas) > 128).mean()
     assert 0.07 < coverage[30] < 0.17  # MNIST's 7s: 5th to 95th percentile of this figure
-    assert coverage[1] > 0.75 * coverage[30] and coverage[3] > 0.75 * coverage[30]
+    assert coverage[1] > 0.7 * coverage[30] and coverage[3] > 0.7 * coverage[30]  # unthickened: a tenth of it
 
 
 def test_other_modes_and_bit_depths(font):
@@ -135,9 +135,10 @@ def test_exif_orientation_is_applied(font, tmp_path):
     stored = upright.rotate(90, expand=True)  # a camera stores it sideways...
     exif = Image.Exif()
     exif[0x0112] = 6  # ...and says "rotate 90 degrees clockwise to display"
-    stored.save(tmp_path / "photo.jpg", exif=exif, quality=95)
-    out = mnist_like(tmp_path / "photo.jpg")
+    stored.save(tmp_path / "photo.png", exif=exif)
+    out = mnist_like(tmp_path / "photo.png")
     assert similarity(out, mnist_like(upright)) > 0.95
+    assert similarity(mnist_like(stored), mnist_like(upright)) < 0.6
 
 
 def test_unreadable_files_raise_image_read_error(tmp_path):

@@ -6,10 +6,10 @@ import time
 
 import pytest
 import torch
+from conftest import ROOT, tiny_train_args
 from PIL import Image
 
 import train
-from conftest import ROOT, tiny_train_args
 from model import load_checkpoint
 
 

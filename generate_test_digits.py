@@ -245,4 +245,8 @@ def _write_manifest(path: Path, rows: list[dict]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # every file is written whole or not at all
+        print("\nInterrupted.", file=sys.stderr)
+        sys.exit(130)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -560,4 +561,11 @@ def mnist_test(predictor: Predictor, args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # every file is written whole or not at all
+        print("\nInterrupted.", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:  # `python inference.py ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

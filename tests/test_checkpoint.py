@@ -87,3 +87,13 @@ def test_failed_write_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
         save_checkpoint(path, LeNet5().state_dict(), {"epoch": 2})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.pth"]  # no temp file left behind
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    save_checkpoint(tmp_path / "m.pth", LeNet5().state_dict(), {})
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "m.pth").stat().st_mode) == 0o666 & ~mask

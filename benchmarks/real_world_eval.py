@@ -1,0 +1,120 @@
+"""How well the trained model reads digits that are not MNIST's own, through inference.py's
+preprocessing: the figures behind the README's "real-world" table.
+
+    python benchmarks/real_world_eval.py --data-dir ../shared/datasets
+    python benchmarks/real_world_eval.py --fonts /usr/share/fonts/truetype/liberation/*.ttf
+
+Sets (each printed with its accuracy and size):
+- MNIST test digits, as stored and through mnist_like (the preprocessing must cost nothing);
+- the same digits as a user's scan: dark ink on white paper, 4x larger; drawn with a fine pen
+  on a large page (strokes thinned to a quarter); small and off-centre on a noisy 400x400 page;
+- printed digits: generate_test_digits.py variants in matplotlib's 21 fonts and, with --fonts,
+  in fonts the project never uses (held out);
+- real handwriting from other writers: scikit-learn's 1,797 UCI digits (8x8, 43 writers),
+  when scikit-learn is installed (it is not a project requirement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import generate_test_digits  # noqa: E402
+from inference import Predictor, label_from_path  # noqa: E402
+from model import load_mnist  # noqa: E402
+
+
+def scans(images: np.ndarray) -> list[np.ndarray]:
+    return [255 - np.asarray(Image.fromarray(a).resize((112, 112), Image.Resampling.BICUBIC)) for a in images]
+
+
+def fine_pen(images: np.ndarray) -> list[np.ndarray]:
+    out = []
+    for a in images:
+        big = Image.fromarray(a).resize((280, 280), Image.Resampling.BICUBIC).point(lambda v: 255 if v > 128 else 0)
+        out.append(255 - np.asarray(big.filter(ImageFilter.MinFilter(7)).filter(ImageFilter.MinFilter(7))))
+    return out
+
+
+def off_centre(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    out = []
+    for a in images:
+        page = rng.normal(0.8, 0.04, (400, 400))
+        size = int(rng.integers(40, 120))
+        digit = np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.BICUBIC), dtype=float) / 255
+        top, left = rng.integers(0, 400 - size, 2)
+        page[top:top + size, left:left + size] -= 0.6 * digit
+        out.append((np.clip(page, 0, 1) * 255).astype(np.uint8))
+    return out
+
+
+def printed(fonts: list[str] | None, variants: int, seed: int) -> tuple[list[Path], list[int], Path]:
+    folder = Path(tempfile.mkdtemp(prefix="printed_"))
+    argv = ["--output-dir", str(folder), "--variants", str(variants), "--seed", str(seed)]
+    if fonts:
+        argv += ["--fonts", *fonts]
+    with open(os.devnull, "w") as quiet:
+        stdout, sys.stdout = sys.stdout, quiet
+        try:
+            if generate_test_digits.main(argv) != 0:
+                sys.exit("generate_test_digits.py failed")
+        finally:
+            sys.stdout = stdout
+    files = sorted(folder.glob("digit_*.png"))
+    return files, [label_from_path(f) for f in files], folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(ROOT / "lenet5_model.pth"))
+    parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"))
+    parser.add_argument("--count", type=int, default=2000, help="MNIST test digits per derived set (default: 2000)")
+    parser.add_argument("--variants", type=int, default=50, help="printed variants per digit (default: 50)")
+    parser.add_argument("--fonts", nargs="+", help="held-out font files for a second printed set")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    predictor = Predictor.from_checkpoint(args.model)
+    images, labels = load_mnist(Path(args.data_dir), train=False)
+    rng = np.random.default_rng(args.seed)
+    pick = rng.permutation(len(images))[:args.count]
+    subset, sublabels = images.numpy()[pick], labels[pick].tolist()
+
+    def report(name: str, inputs, truth) -> None:
+        results = predictor.predict(inputs, list(truth))
+        correct = sum(bool(r.correct) for r in results)
+        print(f"{name:58s} {correct / len(results):7.2%}  ({correct}/{len(results)})", flush=True)
+
+    raw = predictor.probabilities(images).argmax(1)
+    print(f"{'MNIST test, as stored (no preprocessing)':58s} {(raw == labels).float().mean().item():7.2%}  "
+          f"({int((raw == labels).sum())}/{len(labels)})")
+    report("MNIST test, through mnist_like", list(images.numpy()), labels.tolist())
+    report("MNIST digits as scans: dark on white, 112x112", scans(subset), sublabels)
+    report("MNIST digits in a fine pen on a 280x280 page", fine_pen(subset), sublabels)
+    report("MNIST digits small, off-centre, on a noisy 400x400 page", off_centre(subset, rng), sublabels)
+    files, truth, folder = printed(None, args.variants, args.seed)
+    report(f"printed: matplotlib's {len(generate_test_digits.VARIANT_FONTS)} fonts, random variants", files, truth)
+    if args.fonts:
+        files, truth, folder = printed(args.fonts, args.variants, args.seed)
+        report(f"printed: {len(args.fonts)} held-out fonts, random variants", files, truth)
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        print("handwriting from other writers: skipped (pip install scikit-learn for the UCI 8x8 digits)")
+    else:
+        uci = load_digits()
+        report("handwriting, UCI 8x8 digits (43 writers, not MNIST's)", list(uci.images / 16.0), uci.target.tolist())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

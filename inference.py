@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence, Union
@@ -66,12 +67,15 @@ def read_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     try:
         if path.stat().st_size == 0:
             raise ImageReadError("empty file (0 bytes)")
-        with Image.open(path) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageReadError(f"{width}x{height} pixels is more than the {max_pixels:,} allowed; scale it down")
-            image.load()
-            return image.copy() if image.format != "MPO" else image.convert("RGB")
+        with warnings.catch_warnings():  # PIL warns of bombs at open; we refuse them just below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ImageReadError(f"{width}x{height} pixels is more than the {max_pixels:,} allowed; "
+                                         "scale it down")
+                image.load()
+                return image.copy()
     except ImageReadError:
         raise
     except Image.DecompressionBombError as exc:
@@ -91,23 +95,32 @@ def to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
     paper; EXIF orientation is applied, so a phone photo is the right way up."""
     if isinstance(image, np.ndarray):
         return _array_to_grayscale(image)
-    image = ImageOps.exif_transpose(image)
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        return _array_to_grayscale(np.asarray(image))
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
-        return _composite_on_white(_luma(rgba[..., :3]), rgba[..., 3])
-    return np.asarray(image.convert("L"), dtype=np.float32) / 255
+    try:
+        image = ImageOps.exif_transpose(image)
+        if image.mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+            return _array_to_grayscale(np.asarray(image))
+        if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+            rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
+            return _composite_on_white(_luma(rgba[..., :3]), rgba[..., 3])
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255
+    except (ValueError, OSError) as exc:  # modes PIL cannot turn into grey, such as LAB
+        raise ImageReadError(f"cannot read a {image.mode} image as grey ({exc})") from None
 
 
 def _array_to_grayscale(array: np.ndarray) -> np.ndarray:
     array = np.asarray(array)
+    if array.size == 0:
+        raise ImageReadError(f"empty array of shape {array.shape}")
     if array.dtype == bool:
         values = array.astype(np.float32)
     elif np.issubdtype(array.dtype, np.integer):
-        top = 255 if array.max(initial=0) <= 255 else (65535 if array.max() <= 65535 else float(array.max()))
+        if array.dtype == np.uint16:  # 16-bit scans
+            top = 65535.0
+        else:  # uint8, or 8- or 16-bit values held in a wider integer type
+            peak = int(array.max())
+            top = 255.0 if peak <= 255 else 65535.0 if peak <= 65535 else float(peak)
         values = array.astype(np.float32) / top
     else:
         values = np.nan_to_num(array.astype(np.float32))

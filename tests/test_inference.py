@@ -165,4 +165,4 @@ def test_preprocessing_leaves_mnist_accuracy_alone(real_model, real_mnist_dir):
     through_accuracy = (through == labels).float().mean().item()
     assert (raw == through).float().mean().item() >= 0.99  # the same answer for 99% of the digits
     assert through_accuracy >= raw_accuracy - 0.003
-    assert through_accuracy >= 0.985
+    assert through_accuracy >= 0.99

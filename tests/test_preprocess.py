@@ -166,3 +166,18 @@ def test_unreadable_files_raise_image_read_error(tmp_path):
 def test_labels_from_names_and_folders(path, label):
     from pathlib import Path
     assert label_from_path(Path(path)) == label
+
+
+def test_inputs_that_are_not_pictures_of_a_digit_raise_image_read_error():
+    with pytest.raises(ImageReadError, match="empty array"):
+        mnist_like(np.zeros((0, 5)))
+    with pytest.raises(ImageReadError, match="not an image"):
+        mnist_like(np.zeros((2, 3, 4, 5)))
+    with pytest.raises(ImageReadError, match="as grey"):
+        mnist_like(Image.new("LAB", (32, 32)))
+
+
+def test_sixteen_bit_arrays_use_the_sixteen_bit_range(font):
+    digit = np.asarray(digit_image(font, 2)).astype(np.uint16)
+    assert mnist_like(digit * 257) is not None
+    assert mnist_like(digit) is None  # values up to 255 of 65535: a black picture, no digit

@@ -8,6 +8,7 @@ The scripts talk to each other only through files: ``train.py`` writes a checkpo
 from __future__ import annotations
 
 import datetime as _dt
+import gzip
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -148,10 +149,20 @@ def load_mnist(data_dir: Path, train: bool, download: bool = True) -> tuple[torc
 
     data_dir = Path(data_dir)
     try:
+        _unpack_gzipped(data_dir / "MNIST" / "raw")
         dataset = MNIST(str(data_dir), train=train, download=download)
     except Exception as exc:  # URLError, socket errors, RuntimeError "Dataset not found", ...
         raise DataUnavailableError(missing_data_message(data_dir)) from exc
     return dataset.data, dataset.targets
+
+
+def _unpack_gzipped(raw: Path) -> None:
+    """torchvision only trusts .gz files whose checksum matches its own download; files that
+    a user gzipped themselves would send it to the network. Unpack them beside themselves."""
+    for name in MNIST_FILES:
+        plain, packed = raw / name, raw / f"{name}.gz"
+        if packed.is_file() and not plain.exists():
+            atomic_write(plain, lambda tmp: tmp.write_bytes(gzip.decompress(packed.read_bytes())))
 
 
 # --------------------------------------------------------------------------- checkpoints

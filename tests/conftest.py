@@ -59,6 +59,20 @@ def tiny_train_args(data_dir: Path, out: Path, *extra: str) -> list[str]:
             "--val-size", "100", "--batch-size", "32", "--epochs", "3", "--device", "cpu", *extra]
 
 
+@pytest.fixture()
+def offline(monkeypatch):
+    """No network: torchvision's download step fails as it does on a machine without one,
+    while everything before it (finding files already there) runs for real."""
+    import urllib.error
+
+    import torchvision.datasets.mnist
+
+    def unreachable(url, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(torchvision.datasets.mnist, "download_and_extract_archive", unreachable)
+
+
 @pytest.fixture(scope="session")
 def real_mnist_dir() -> Path:
     value = os.environ.get("MNIST_DATA_DIR")

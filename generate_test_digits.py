@@ -21,24 +21,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-DEFAULT_FONT = "DejaVuSans-Bold"
-# Fonts inside matplotlib that draw ordinary lining digits: sans, serif and mono, with their
-# bold and oblique faces. (cmmi10 has old-style digits; cmsy10, cmex10 and STIX's size
-# variants have none.)
-VARIANT_FONTS = (
-    "DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSans-BoldOblique",
-    "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSerif-Italic", "DejaVuSerif-BoldItalic",
-    "DejaVuSansMono", "DejaVuSansMono-Bold", "DejaVuSansMono-Oblique", "DejaVuSansMono-BoldOblique",
-    "STIXGeneral", "STIXGeneralBol", "STIXGeneralItalic", "STIXGeneralBolIta",
-    "cmr10", "cmss10", "cmtt10", "cmb10", "cmti10",
+from model import (
+    PRINTED_FONTS,
+    FontError,
+    atomic_write,
+    draw_glyph,
+    load_font,
+    matplotlib_font_dir,
+    resolve_font,
 )
-RENDER_PX = 160  # glyphs are drawn large, then shrunk, so edges come out anti-aliased
+
+DEFAULT_FONT = "DejaVuSans-Bold"
 DIGIT_FILL = 20 / 32  # MNIST puts a 20-pixel digit in a 28-pixel frame, which LeNet pads to 32
 OVERVIEW_NAME = "overview.png"
-
-
-class FontError(ValueError):
-    """A font that cannot be found or does not draw digits."""
 
 
 @dataclass
@@ -54,55 +49,10 @@ class Style:
     noise: float = 0.0  # standard deviation of added noise, 0-1 scale
 
 
-def matplotlib_font_dir() -> Path:
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-
-
-def resolve_font(name: str) -> Path:
-    """A font file from a path, a file name inside matplotlib (``DejaVuSerif``) or a family
-    name that matplotlib's font manager knows (``DejaVu Serif``)."""
-    path = Path(name).expanduser()
-    if path.is_file():
-        return path
-    shipped = {p.stem.lower(): p for p in matplotlib_font_dir().glob("*.ttf")}
-    if name.lower().removesuffix(".ttf") in shipped:
-        return shipped[name.lower().removesuffix(".ttf")]
-    from matplotlib import font_manager
-
-    try:
-        return Path(font_manager.findfont(font_manager.FontProperties(family=name), fallback_to_default=False))
-    except ValueError:
-        raise FontError(f"font {name!r} not found: give a .ttf/.otf path or one of {', '.join(VARIANT_FONTS)}") from None
-
-
-def load_font(path: Path) -> ImageFont.FreeTypeFont:
-    """Open a TrueType font and check that it draws ten different, visible digits."""
-    try:
-        font = ImageFont.truetype(str(path), RENDER_PX)
-    except OSError as exc:
-        raise FontError(f"{path} is not a TrueType/OpenType font ({exc})") from None
-    glyphs = [np.asarray(_draw_glyph(str(d), font, 0.0)).tobytes() for d in range(10)]
-    if any(not np.any(np.frombuffer(g, np.uint8)) for g in glyphs) or len(set(glyphs)) < 10:
-        raise FontError(f"{path} does not draw the digits 0-9; choose another font")
-    return font
-
-
-def _draw_glyph(text: str, font: ImageFont.FreeTypeFont, stroke: float) -> Image.Image:
-    """White glyph on black, cropped to its ink."""
-    canvas = Image.new("L", (RENDER_PX * 3, RENDER_PX * 3), 0)
-    stroke_px = max(0, round(stroke * RENDER_PX))
-    ImageDraw.Draw(canvas).text((canvas.width // 2, canvas.height // 2), text, fill=255, font=font,
-                                anchor="mm", stroke_width=stroke_px, stroke_fill=255)
-    bbox = canvas.getbbox()
-    return canvas.crop(bbox) if bbox else canvas.crop((0, 0, 1, 1))
-
-
 def render_digit(digit: int, font: ImageFont.FreeTypeFont, size: int, style: Style = Style(),
                  invert: bool = False, rng: np.random.Generator | None = None) -> Image.Image:
     """One ``size``x``size`` grayscale image of ``digit``: white on black unless ``invert``."""
-    glyph = _draw_glyph(str(digit), font, style.stroke)
+    glyph = draw_glyph(str(digit), font, style.stroke)
     if style.rotation:
         glyph = glyph.rotate(style.rotation, resample=Image.Resampling.BICUBIC, expand=True)
         glyph = glyph.crop(glyph.getbbox())
@@ -139,8 +89,6 @@ def random_style(rng: np.random.Generator, size: int) -> Style:
 
 
 def save_png(image: Image.Image, path: Path) -> None:
-    from model import atomic_write
-
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
@@ -180,7 +128,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--invert", action="store_true", help="dark digits on light paper instead of white on black")
     parser.add_argument("--fonts", nargs="+", metavar="FONT",
                         help=f"font names or .ttf paths; the first draws digit_<d>.png, all draw variants "
-                             f"(default: {DEFAULT_FONT} for digit_<d>.png; {len(VARIANT_FONTS)} matplotlib fonts for variants)")
+                             f"(default: {DEFAULT_FONT} for digit_<d>.png; {len(PRINTED_FONTS)} matplotlib fonts for variants)")
     args = parser.parse_args(argv)
     if not 8 <= args.size <= 2000:
         parser.error(f"--size must be between 8 and 2000, got {args.size}")
@@ -195,12 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         names = args.fonts or [DEFAULT_FONT]
         fonts = {name: load_font(resolve_font(name)) for name in dict.fromkeys(names)}
         if args.variants and not args.fonts:
-            fonts.update({name: load_font(resolve_font(name)) for name in VARIANT_FONTS if name not in fonts})
+            fonts.update({name: load_font(resolve_font(name)) for name in PRINTED_FONTS if name not in fonts})
     except FontError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     main_font = names[0]
-    variant_fonts = list(fonts) if args.fonts else list(VARIANT_FONTS)
+    variant_fonts = list(fonts) if args.fonts else list(PRINTED_FONTS)
     rng = np.random.default_rng(args.seed)
     made: list[tuple[int, Image.Image]] = []
     manifest = []
@@ -235,8 +183,6 @@ def _safe(name: str) -> str:
 
 
 def _write_manifest(path: Path, rows: list[dict]) -> None:
-    from model import atomic_write
-
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()

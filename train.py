@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from model import (
     DEFAULT_CHECKPOINT,
+    PRINTED_FONTS,
     CheckpointError,
     DataUnavailableError,
     LeNet5,
@@ -33,6 +34,7 @@ from model import (
     load_mnist,
     pick_device,
     pixel_stats,
+    printed_digits,
     save_checkpoint,
     to_model_input,
 )
@@ -76,9 +78,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="training curves image (default: training_results.png)")
     parser.add_argument("--resume", type=Path, default=None, metavar="PATH",
                         help="continue the run saved in PATH (the *_last.pth file written beside --output)")
+    parser.add_argument("--printed-digits", type=int, default=5, metavar="N",
+                        help="mix N rendered images of each digit in each of 21 fonts into training, "
+                             "so printed digits are read too; 0 for MNIST alone (default: 5)")
     parser.add_argument("--no-augment", dest="augment", action="store_false",
                         help="train on the images as they are (no random rotation, scale and shift)")
     args = parser.parse_args(argv)
+    if args.printed_digits < 0:
+        parser.error(f"--printed-digits must be 0 or more, got {args.printed_digits}")
     if args.weight_decay < 0:
         parser.error(f"--weight-decay must be 0 or more, got {args.weight_decay}")
     if not 0 <= args.label_smoothing < 1:
@@ -268,7 +275,8 @@ def run(args: argparse.Namespace) -> int:
         if "optimizer" not in resume.extra:
             raise ValueError(f"{args.resume} holds weights only; --resume needs the *_last.pth file that training writes")
         saved = resume.meta["args"]
-        for key in ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "seed", "val_size", "augment"):
+        for key in ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "seed", "val_size",
+                    "printed_digits", "augment"):
             setattr(args, key, saved[key])  # the run continues as it was set up
     device = pick_device(args.device)
     torch.manual_seed(args.seed)
@@ -280,9 +288,14 @@ def run(args: argparse.Namespace) -> int:
     del images, labels  # the split made copies; keep the process small
     mean, std = pixel_stats(train_x)
     stats = {"mean": mean, "std": std}
-    train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
     print(f"MNIST: {len(train_x)} training, {len(val_x)} validation, {len(test_images)} test images "
           f"(mean {stats['mean']:.4f}, std {stats['std']:.4f})")
+    if args.printed_digits:  # training only: validation and test stay pure MNIST
+        printed_x, printed_y = printed_digits(args.printed_digits, args.seed)
+        train_x, train_y = torch.cat([train_x, printed_x]), torch.cat([train_y, printed_y])
+        print(f"Printed digits: {len(printed_x)} ({len(PRINTED_FONTS)} fonts x 10 digits x {args.printed_digits}) "
+              f"added to training")
+    train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
 
     model = LeNet5().to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import generate_test_digits  # noqa: E402
 from inference import Predictor, label_from_path  # noqa: E402
-from model import load_mnist  # noqa: E402
+from model import PRINTED_FONTS, load_mnist  # noqa: E402
 
 
 def scans(images: np.ndarray) -> list[np.ndarray]:
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     report("MNIST digits in a fine pen on a 280x280 page", fine_pen(subset), sublabels)
     report("MNIST digits small, off-centre, on a noisy 400x400 page", off_centre(subset, rng), sublabels)
     files, truth, folder = printed(None, args.variants, args.seed)
-    report(f"printed: matplotlib's {len(generate_test_digits.VARIANT_FONTS)} fonts, random variants", files, truth)
+    report(f"printed: matplotlib's {len(PRINTED_FONTS)} fonts, random variants", files, truth)
     if args.fonts:
         files, truth, folder = printed(args.fonts, args.variants, args.seed)
         report(f"printed: {len(args.fonts)} held-out fonts, random variants", files, truth)

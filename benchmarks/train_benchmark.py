@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     epochs = [float(s) for s in re.findall(r"^epoch .*?([0-9.]+)s(?:  \*.*)?$", out, re.M)]
     val = [float(v) for v in re.findall(r"val loss [0-9.]+ acc ([0-9.]+)%", out)]
     test = float(re.search(r"Test accuracy \(best epoch \d+\): ([0-9.]+)%", out).group(1))
-    train_images = int(re.search(r"MNIST: (\d+) training", out).group(1))
+    printed = re.search(r"Printed digits: (\d+)", out)
+    train_images = int(re.search(r"MNIST: (\d+) training", out).group(1)) + (int(printed.group(1)) if printed else 0)
     per_epoch = sum(epochs) / len(epochs)
 
     book_out, book_wall, _ = run_child([__file__, "--data-dir", args.data_dir, "--textbook-epochs",

@@ -31,9 +31,10 @@ def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from PIL import ImageFont
 
     import generate_test_digits as gen
+    import model
 
     rng = np.random.default_rng(seed)
-    fonts = [ImageFont.truetype(str(gen.resolve_font(name)), gen.RENDER_PX) for name in ("DejaVuSans-Bold", "DejaVuSerif")]
+    fonts = [ImageFont.truetype(str(model.resolve_font(name)), model.RENDER_PX) for name in ("DejaVuSans-Bold", "DejaVuSerif")]
     labels = rng.integers(0, 10, count)
     images = np.stack([
         np.asarray(gen.render_digit(int(d), fonts[i % 2], 28, gen.Style(rotation=float(rng.uniform(-10, 10)),
@@ -56,7 +57,8 @@ def tiny_mnist(tmp_path_factory) -> Path:
 
 def tiny_train_args(data_dir: Path, out: Path, *extra: str) -> list[str]:
     return ["--data-dir", str(data_dir), "--output", str(out / "model.pth"), "--plot", str(out / "plot.png"),
-            "--val-size", "100", "--batch-size", "32", "--epochs", "3", "--device", "cpu", *extra]
+            "--val-size", "100", "--batch-size", "32", "--epochs", "3", "--device", "cpu", "--printed-digits", "0",
+            *extra]
 
 
 @pytest.fixture()

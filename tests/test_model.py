@@ -54,3 +54,20 @@ def test_pixel_stats_match_float_computation():
     values = images.double() / 255
     assert mean == pytest.approx(values.mean().item(), abs=1e-9)
     assert std == pytest.approx(values.std(unbiased=False).item(), abs=1e-9)
+
+
+def test_printed_digits_are_mnist_like_balanced_and_seeded():
+    import numpy as np
+
+    from model import printed_digits
+
+    images, labels = printed_digits(2, seed=3, fonts=("DejaVuSans", "cmr10"))
+    assert images.shape == (40, 28, 28) and images.dtype == torch.uint8
+    assert torch.bincount(labels).tolist() == [4] * 10
+    for image in images.numpy():
+        rows, cols = np.flatnonzero(image.any(1)), np.flatnonzero(image.any(0))
+        assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 == 20  # MNIST's digit box
+        assert image[0].max() == 0 and image[:, -1].max() == 0  # a black frame around it
+    again, _ = printed_digits(2, seed=3, fonts=("DejaVuSans", "cmr10"))
+    other, _ = printed_digits(2, seed=4, fonts=("DejaVuSans", "cmr10"))
+    assert torch.equal(images, again) and not torch.equal(images, other)

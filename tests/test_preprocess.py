@@ -7,12 +7,14 @@ import pytest
 from PIL import Image
 
 import generate_test_digits as gen
-from inference import ImageReadError, label_from_path, mnist_like, read_image
+import model
+from inference import label_from_path
+from model import ImageReadError, mnist_like, read_image
 
 
 @pytest.fixture(scope="module")
 def font():
-    return gen.load_font(gen.resolve_font("DejaVuSans"))
+    return model.load_font(model.resolve_font("DejaVuSans"))
 
 
 def digit_image(font, digit=3, size=64, **style):

@@ -17,6 +17,25 @@ def _states_equal(a, b):
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_augmentation_grid_matches_torch_affine_grid():
+    import math
+
+    import torch.nn.functional as F
+
+    x = torch.randn(16, 1, 32, 32)
+    ours = train.random_affine(x, torch.Generator().manual_seed(0), rotation=15, scale=0.2, shift=3)
+    draws = torch.Generator().manual_seed(0)  # the same random numbers, in the same order
+    angle = (torch.rand(16, generator=draws) * 2 - 1) * math.radians(15)
+    zoom = 1 + (torch.rand(16, generator=draws) * 2 - 1) * 0.2
+    offset = (torch.rand(16, 2, generator=draws) * 2 - 1) * (3 / 16)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, offset[:, 0]], 1), torch.stack([sin, cos, offset[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    expected = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    assert torch.allclose(ours, expected, atol=1e-4)
+    assert not torch.allclose(ours, x, atol=1e-2)  # it did move the pixels
+
+
 def test_short_run_saves_checkpoint_and_plot_and_learns(tiny_mnist, tmp_path, capsys):
     assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "4")) == 0
     out = capsys.readouterr().out

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from model import (
+    OVERVIEW_NAME,
     PRINTED_FONTS,
     FontError,
     atomic_write,
@@ -33,7 +34,6 @@ from model import (
 
 DEFAULT_FONT = "DejaVuSans-Bold"
 DIGIT_FILL = 20 / 32  # MNIST puts a 20-pixel digit in a 28-pixel frame, which LeNet pads to 32
-OVERVIEW_NAME = "overview.png"
 
 
 @dataclass

@@ -6,7 +6,7 @@
 
 Users' images look nothing like MNIST until they are made to: MNIST digits are white on
 black, cropped to their ink, scaled so the longer side is 20 pixels and centred by centre of
-mass in a 28x28 frame. ``mnist_like`` does exactly that to any image, and every input (files,
+mass in a 28x28 frame. ``model.mnist_like`` does exactly that to any image, and every input (files,
 PIL images, arrays) goes through it. A plain resize, which most tutorials use, is why they
 score badly on anything but MNIST itself.
 """
@@ -29,6 +29,7 @@ import torch
 from model import (
     DEFAULT_CHECKPOINT,
     NUM_CLASSES,
+    OVERVIEW_NAME,
     CheckpointError,
     DataUnavailableError,
     ImageInput,
@@ -44,8 +45,6 @@ from model import (
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm"}
 DEFAULT_FOLDER = Path("test_digits")
-OVERVIEW_NAME = "overview.png"  # generate_test_digits.py's contact sheet, not a digit
-
 
 
 # --------------------------------------------------------------------------- prediction

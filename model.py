@@ -32,6 +32,7 @@ NUM_CLASSES = 10
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 DEFAULT_CHECKPOINT = "lenet5_model.pth"
+OVERVIEW_NAME = "overview.png"  # generate_test_digits.py's contact sheet in test_digits/, not a digit
 DEFAULT_DATA_DIR = "data"
 DATA_DIR_ENV = "MNIST_DATA_DIR"
 MNIST_FILES = (

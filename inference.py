@@ -105,7 +105,7 @@ class Predictor:
         return cls(model.to(memory_format=torch.channels_last), checkpoint.mean, checkpoint.std, device)
 
     @torch.inference_mode()
-    def probabilities(self, digits: torch.Tensor | np.ndarray, batch_size: int = 512) -> torch.Tensor:
+    def probabilities(self, digits: torch.Tensor | np.ndarray, batch_size: int = 1024) -> torch.Tensor:
         """Class probabilities (N, 10) for uint8 MNIST-like digits (N, 28, 28), in batches."""
         digits = torch.as_tensor(digits)
         out = []

@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "lenet5_model.pth"))
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"))
-    parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--files", type=int, default=1000)
     args = parser.parse_args(argv)
 

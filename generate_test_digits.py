@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from model import (
     OVERVIEW_NAME,
     PRINTED_FONTS,
+    RENDER_PX,
     FontError,
     atomic_write,
     draw_glyph,
@@ -44,14 +45,15 @@ class Style:
     scale: float = 1.0  # of the MNIST-like digit height (20/32 of the frame)
     offset_x: float = 0.0  # pixels from the centre of the frame
     offset_y: float = 0.0
-    stroke: float = 0.0  # extra stroke width, as a fraction of the glyph height
+    stroke: float = 0.0  # extra stroke width, as a fraction of the font size
     blur: float = 0.0  # Gaussian blur radius, in output pixels
     noise: float = 0.0  # standard deviation of added noise, 0-1 scale
 
 
-def render_digit(digit: int, font: ImageFont.FreeTypeFont, size: int, style: Style = Style(),
+def render_digit(digit: int, font: ImageFont.FreeTypeFont, size: int, style: Style | None = None,
                  invert: bool = False, rng: np.random.Generator | None = None) -> Image.Image:
     """One ``size``x``size`` grayscale image of ``digit``: white on black unless ``invert``."""
+    style = style or Style()
     glyph = draw_glyph(str(digit), font, style.stroke)
     if style.rotation:
         glyph = glyph.rotate(style.rotation, resample=Image.Resampling.BICUBIC, expand=True)
@@ -141,9 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         names = args.fonts or [DEFAULT_FONT]
-        fonts = {name: load_font(resolve_font(name)) for name in dict.fromkeys(names)}
+        # drawn at least as large as the output, up to a point, so big images stay sharp
+        font_px = int(min(max(RENDER_PX, args.size * DIGIT_FILL * 1.2), 640))
+        fonts = {name: load_font(resolve_font(name), font_px) for name in dict.fromkeys(names)}
         if args.variants and not args.fonts:
-            fonts.update({name: load_font(resolve_font(name)) for name in PRINTED_FONTS if name not in fonts})
+            fonts.update({name: load_font(resolve_font(name), font_px) for name in PRINTED_FONTS if name not in fonts})
     except FontError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -115,7 +115,7 @@ def split_train_val(images: torch.Tensor, labels: torch.Tensor, val_size: int, s
 def random_affine(x: torch.Tensor, generator: torch.Generator, rotation: float = 8.0,
                   scale: float = 0.08, shift: float = 1.5) -> torch.Tensor:
     """Random rotation (+-``rotation`` degrees), scale (1 +- ``scale``) and shift (+-``shift``
-    pixels) for each image: one affine_grid + grid_sample over the whole batch.
+    pixels) for each image: one sampling grid and one grid_sample over the whole batch.
 
     The frame's border is always background, so 'border' padding fills uncovered pixels with
     background whatever the normalisation.
@@ -370,11 +370,11 @@ def run(args: argparse.Namespace) -> int:
 
     best = load_checkpoint(args.output)
     model.load_state_dict(best.model_state)
-    test_stats, predictions = evaluate(model, test_images.to(device), test_labels.to(device), stats)
+    test_labels = test_labels.to(device)
+    test_stats, predictions = evaluate(model, test_images.to(device), test_labels, stats)
     save_checkpoint(args.output, best.model_state, {**best.meta, "test_accuracy": test_stats.accuracy})
     plot_history(history, args.plot, f"LeNet-5 on MNIST: test accuracy {test_stats.accuracy:.2%} "
                                      f"(best validation epoch {best_epoch})", args.label_smoothing)
-    test_labels = test_labels.to(device)
     per_class = ", ".join(f"{d}: {(predictions[test_labels == d] == d).float().mean().item():.2%}" for d in range(10))
     print(f"Test accuracy (best epoch {best_epoch}): {test_stats.accuracy:.2%} "
           f"({int(round(test_stats.accuracy * len(test_labels)))}/{len(test_labels)})")

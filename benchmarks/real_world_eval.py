@@ -17,6 +17,8 @@ Sets (each printed with its accuracy and size):
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 import tempfile
@@ -57,20 +59,16 @@ def off_centre(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]
     return out
 
 
-def printed(fonts: list[str] | None, variants: int, seed: int) -> tuple[list[Path], list[int], Path]:
-    folder = Path(tempfile.mkdtemp(prefix="printed_"))
+def printed(fonts: list[str] | None, variants: int, seed: int, folder: Path) -> tuple[list[Path], list[int]]:
+    """generate_test_digits.py's variants, written quietly into ``folder``."""
     argv = ["--output-dir", str(folder), "--variants", str(variants), "--seed", str(seed)]
     if fonts:
         argv += ["--fonts", *fonts]
-    with open(os.devnull, "w") as quiet:
-        stdout, sys.stdout = sys.stdout, quiet
-        try:
-            if generate_test_digits.main(argv) != 0:
-                sys.exit("generate_test_digits.py failed")
-        finally:
-            sys.stdout = stdout
+    with contextlib.redirect_stdout(io.StringIO()):
+        if generate_test_digits.main(argv) != 0:
+            sys.exit("generate_test_digits.py failed")
     files = sorted(folder.glob("digit_*.png"))
-    return files, [label_from_path(f) for f in files], folder
+    return files, [label_from_path(f) for f in files]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,11 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     report("MNIST digits as scans: dark on white, 112x112", scans(subset), sublabels)
     report("MNIST digits in a fine pen on a 280x280 page", fine_pen(subset), sublabels)
     report("MNIST digits small, off-centre, on a noisy 400x400 page", off_centre(subset, rng), sublabels)
-    files, truth, folder = printed(None, args.variants, args.seed)
-    report(f"printed: matplotlib's {len(PRINTED_FONTS)} fonts, random variants", files, truth)
-    if args.fonts:
-        files, truth, folder = printed(args.fonts, args.variants, args.seed)
-        report(f"printed: {len(args.fonts)} held-out fonts, random variants", files, truth)
+    with tempfile.TemporaryDirectory() as tmp:
+        report(f"printed: matplotlib's {len(PRINTED_FONTS)} fonts, random variants",
+               *printed(None, args.variants, args.seed, Path(tmp) / "matplotlib"))
+        if args.fonts:
+            report(f"printed: {len(args.fonts)} held-out fonts, random variants",
+                   *printed(args.fonts, args.variants, args.seed, Path(tmp) / "held_out"))
     try:
         from sklearn.datasets import load_digits
     except ImportError:

@@ -21,17 +21,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from model import (
-    OVERVIEW_NAME,
+from fonts import (
     PRINTED_FONTS,
     RENDER_PX,
     FontError,
-    atomic_write,
     draw_glyph,
     load_font,
     matplotlib_font_dir,
     resolve_font,
 )
+from model import OVERVIEW_NAME, atomic_write
 
 DEFAULT_FONT = "DejaVuSans-Bold"
 DIGIT_FILL = 20 / 32  # MNIST puts a 20-pixel digit in a 28-pixel frame, which LeNet pads to 32

@@ -6,7 +6,7 @@
 
 Users' images look nothing like MNIST until they are made to: MNIST digits are white on
 black, cropped to their ink, scaled so the longer side is 20 pixels and centred by centre of
-mass in a 28x28 frame. ``model.mnist_like`` does exactly that to any image, and every input (files,
+mass in a 28x28 frame. ``preprocess.mnist_like`` does exactly that to any image, and every input (files,
 PIL images, arrays) goes through it. A plain resize, which most tutorials use, is why they
 score badly on anything but MNIST itself.
 """
@@ -14,8 +14,11 @@ score badly on anything but MNIST itself.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
+import itertools
 import json
+import multiprocessing
 import os
 import re
 import sys
@@ -32,16 +35,14 @@ from model import (
     OVERVIEW_NAME,
     CheckpointError,
     DataUnavailableError,
-    ImageInput,
-    ImageReadError,
     atomic_write,
     default_data_dir,
     load_mnist,
     load_model,
-    mnist_like,
     pick_device,
     to_model_input,
 )
+from preprocess import Examined, ImageInput, examine_job, mnist_like, quiet_worker
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm"}
 DEFAULT_FOLDER = Path("test_digits")
@@ -68,6 +69,8 @@ class Prediction:
     probabilities: list[float] | None = None
     error: str | None = None
     image: np.ndarray | None = None  # the 28x28 digit the model saw
+    box: tuple[int, int, int, int] | None = None  # where it was found: left, top, right, bottom, in pixels
+    preview: np.ndarray | None = None  # a small RGB picture of the input with that box drawn (for --report)
 
     @property
     def correct(self) -> bool | None:
@@ -81,7 +84,8 @@ class Prediction:
 
     def to_json(self) -> dict:
         result = {"path": self.source, "label": self.label, "prediction": self.prediction,
-                  "confidence": self.confidence, "probabilities": self.probabilities}
+                  "confidence": self.confidence, "probabilities": self.probabilities,
+                  "box": list(self.box) if self.box is not None else None}
         if self.error is not None:
             result["error"] = self.error
         return result
@@ -115,38 +119,61 @@ class Predictor:
         return torch.cat(out) if out else torch.empty(0, NUM_CLASSES)
 
     def predict(self, inputs: Iterable[ImageInput], labels: Sequence[int | None] | None = None,
-                batch_size: int = 512) -> list[Prediction]:
+                batch_size: int = 512, previews: bool = False, workers: int | None = None) -> list[Prediction]:
         """Predictions for files, PIL images or arrays, in order. A file that cannot be read or
-        holds no digit gets a Prediction with ``error`` set instead of an exception."""
+        holds no digit gets a Prediction with ``error`` set instead of an exception. With
+        ``previews``, each keeps a small picture of its input with the digit's box drawn.
+
+        Finding the digits is the slow part, a few milliseconds an image, so for many files it
+        runs in ``workers`` processes (default: one per CPU core, where processes can fork)."""
         inputs = list(inputs)
-        results: list[Prediction] = []
-        for start in range(0, len(inputs), batch_size):
-            chunk = inputs[start:start + batch_size]
-            chunk_labels = labels[start:start + batch_size] if labels is not None else [None] * len(chunk)
-            batch = [self._prepare(item, label) for item, label in zip(chunk, chunk_labels)]
-            ready = [r for r in batch if r.image is not None]
-            if ready:
-                probs = self.probabilities(np.stack([r.image for r in ready]))
-                for result, p in zip(ready, probs):
-                    result.probabilities = [round(float(v), 6) for v in p]
-                    result.prediction = int(p.argmax())
-                    result.confidence = round(float(p.max()), 6)
-            results.extend(batch)
+        labels = list(labels) if labels is not None else [None] * len(inputs)
+        jobs = [(item, previews) for item in inputs]
+        with _preparing_pool(len(jobs), workers) as pool:
+            examined = pool.imap(examine_job, jobs, chunksize=32) if pool else map(examine_job, jobs)
+            prepared = map(self._prepare, inputs, labels, examined)
+            results: list[Prediction] = []
+            for start in range(0, len(jobs), batch_size):
+                batch = list(itertools.islice(prepared, batch_size))
+                ready = [r for r in batch if r.image is not None]
+                if ready:
+                    probs = self.probabilities(np.stack([r.image for r in ready]))
+                    for result, p in zip(ready, probs):
+                        result.probabilities = [round(float(v), 6) for v in p]
+                        result.prediction = int(p.argmax())
+                        result.confidence = round(float(p.max()), 6)
+                results.extend(batch)
         return results
 
     @staticmethod
-    def _prepare(item: ImageInput, label: int | None) -> Prediction:
+    def _prepare(item: ImageInput, label: int | None, found: Examined) -> Prediction:
         is_path = isinstance(item, (str, Path))
         source = str(item) if is_path else f"<{type(item).__name__}>"
         if label is None and is_path:
             label = label_from_path(Path(item))
-        try:
-            digit = mnist_like(item)
-        except ImageReadError as exc:
-            return Prediction(source, label, error=str(exc))
+        digit, preview, error = found
+        if error is None and digit is None:
+            error = "no digit found: the image is blank or has almost no contrast"
         if digit is None:
-            return Prediction(source, label, error="no digit found: the image is blank or has almost no contrast")
-        return Prediction(source, label, image=digit)
+            return Prediction(source, label, error=error, preview=preview)
+        return Prediction(source, label, image=digit.image, box=digit.box, preview=preview)
+
+
+@contextlib.contextmanager
+def _preparing_pool(jobs: int, workers: int | None):
+    """Forked worker processes for finding digits, or None where they would not pay (few
+    images, one core) or cannot be had cheaply (no fork: a spawned worker would import torch).
+    OpenCV is held to one thread from here on: the processes are the parallelism, and a
+    thread pool that OpenCV had started would not survive the fork."""
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if workers < 2 or jobs < 64 or "fork" not in multiprocessing.get_all_start_methods():
+        yield None
+        return
+    import cv2
+
+    cv2.setNumThreads(1)
+    with multiprocessing.get_context("fork").Pool(min(workers, jobs // 32), initializer=quiet_worker) as pool:
+        yield pool
 
 
 # --------------------------------------------------------------------------- command line
@@ -223,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no images to read{hint}", file=sys.stderr)
         return 2
 
-    results = predictor.predict(images)
+    results = predictor.predict(images, previews=args.report is not None)
     summary = summarise(results)
     if args.json:
         json.dump({"results": [r.to_json() for r in results], "summary": summary}, sys.stdout)
@@ -285,27 +312,27 @@ def confusion_matrix(labels: Sequence[int], predictions: Sequence[int]) -> np.nd
 
 
 def write_report(results: list[Prediction], path: Path, max_images: int = 300) -> None:
-    """Grid of the digits as the model saw them (wrong ones in red) and, where labels are
-    known, the confusion matrix. Wrong answers are always shown; the rest fill up to max_images."""
+    """Grid of the inputs, each with the box that was read, beside the digits as the model
+    saw them (wrong ones in red) and, where labels are known, the confusion matrix. Wrong
+    answers are always shown; the rest fill up to max_images."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     shown = [r for r in results if r.correct is False or r.error is not None]
     shown += [r for r in results if r not in shown][:max(0, max_images - len(shown))]
     scored = [r for r in results if r.label is not None and r.prediction is not None]
-    cols = min(12, max(1, len(shown)))
+    cols = min(8, max(1, len(shown)))
     rows = max(1, -(-len(shown) // cols))
     matrix_height = 5 if scored else 0
-    fig = Figure(figsize=(cols * 1.1 + 0.4, rows * 1.35 + matrix_height + 0.8), layout="constrained")
+    fig = Figure(figsize=(max(cols * 1.9 + 0.4, 6), rows * 1.35 + matrix_height + 0.8), layout="constrained")
     FigureCanvasAgg(fig)
     grid, matrix_area = (fig.subfigures(2, 1, height_ratios=[rows * 1.35, matrix_height]) if scored else (fig, None))
     axes = np.atleast_1d(grid.subplots(rows, cols, squeeze=False)).ravel()
     for ax in axes:
         ax.axis("off")
     for ax, r in zip(axes, shown):
-        if r.image is not None:
-            ax.imshow(np.pad(r.image, 2), cmap="gray", vmin=0, vmax=255)
-        name = Path(r.source).name[:14]
+        ax.imshow(_report_tile(r))
+        name = Path(r.source).name[:24]
         if r.error is not None:
             text, colour = f"{name}\nno result", "tab:orange"
         else:
@@ -326,6 +353,19 @@ def write_report(results: list[Prediction], path: Path, max_images: int = 300) -
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+
+
+def _report_tile(result: Prediction, side: int = 96) -> np.ndarray:
+    """The input with its box (where there is a preview) beside the 28x28 digit, enlarged."""
+    tile = np.full((side, 2 * side + 4, 3), 255, np.uint8)
+    if result.preview is not None:
+        h, w = result.preview.shape[:2]
+        tile[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = result.preview
+    if result.image is not None:
+        digit = np.kron(np.pad(result.image, 2), np.ones((side // 32, side // 32), np.uint8))
+        pad = (side - digit.shape[0]) // 2
+        tile[pad:pad + digit.shape[0], side + 4 + pad:side + 4 + pad + digit.shape[1]] = digit[..., None]
+    return tile
 
 
 def _draw_confusion(ax, matrix: np.ndarray) -> None:

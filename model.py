@@ -1,10 +1,9 @@
-"""LeNet-5, its initialisation, and everything the scripts share.
+"""LeNet-5, its initialisation, the checkpoint format, and the MNIST data it learns from.
 
 The scripts talk to each other only through files: ``train.py`` writes a checkpoint that
-``inference.py`` reads. What more than one of them needs lives here, once: the checkpoint
-format, the MNIST loader, the step from 28x28 digits to model input, the preprocessing that
-makes any image an MNIST-like digit (inference, and the printed digits training mixes in),
-and the font rendering (the test digit generator, and those printed digits).
+``inference.py`` reads. This module holds what both sides of that file must agree on: the
+network, the checkpoint format, the MNIST loader and the step from 28x28 digits to model
+input. Images become digits in ``preprocess.py``; fonts are drawn in ``fonts.py``.
 """
 
 from __future__ import annotations
@@ -13,16 +12,13 @@ import datetime as _dt
 import gzip
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 INPUT_SIZE = 32  # LeNet-5 reads 32x32; MNIST digits are 28x28 and get a 2-pixel zero border
 MNIST_SIZE = 28
@@ -41,27 +37,6 @@ MNIST_FILES = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
-
-# Preprocessing: what a user's image is turned into (see mnist_like)
-MAX_IMAGE_PIXELS = 40_000_000  # far above any photo of a digit; stops decompression bombs
-DIGIT_BOX = 20  # MNIST's digit size inside its 28x28 frame
-WORK_BOX = 4 * DIGIT_BOX  # stroke width is judged and adjusted at 4x the final resolution
-THIN_PEN, TARGET_PEN = 9, 12  # stroke widths at WORK_BOX scale; MNIST's pen is about 12
-MIN_CONTRAST = 0.2  # ink must differ from the background by this much (0-1 scale)
-
-# Fonts inside matplotlib that draw ordinary lining digits: sans, serif and mono, with their
-# bold and oblique faces. (cmmi10 has old-style digits; cmsy10, cmex10 and STIX's size
-# variants have none.)
-PRINTED_FONTS = (
-    "DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSans-BoldOblique",
-    "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSerif-Italic", "DejaVuSerif-BoldItalic",
-    "DejaVuSansMono", "DejaVuSansMono-Bold", "DejaVuSansMono-Oblique", "DejaVuSansMono-BoldOblique",
-    "STIXGeneral", "STIXGeneralBol", "STIXGeneralItalic", "STIXGeneralBolIta",
-    "cmr10", "cmss10", "cmtt10", "cmb10", "cmti10",
-)
-RENDER_PX = 160  # glyphs are drawn large, then shrunk, so edges come out anti-aliased
-
-ImageInput = Union[str, Path, Image.Image, np.ndarray]  # what mnist_like and Predictor take
 
 
 class LeNet5(nn.Module):
@@ -144,280 +119,6 @@ def to_model_input(digits: torch.Tensor, mean: float, std: float) -> torch.Tenso
     x = digits.float().div_(255.0)
     x = F.pad(x, [(INPUT_SIZE - MNIST_SIZE) // 2] * 4)
     return x.sub_(mean).div_(std)
-
-
-# --------------------------------------------------------------------------- images to MNIST-like digits
-
-
-class ImageReadError(ValueError):
-    """A file that is not a readable image, or one too large to open safely."""
-
-
-def read_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Open and fully decode an image file, refusing empty, truncated and oversized ones."""
-    path = Path(path)
-    try:
-        if path.stat().st_size == 0:
-            raise ImageReadError("empty file (0 bytes)")
-        with warnings.catch_warnings():  # PIL warns of bombs at open; we refuse them just below
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise ImageReadError(f"{width}x{height} pixels is more than the {max_pixels:,} allowed; "
-                                         "scale it down")
-                image.load()
-                return image.copy()
-    except ImageReadError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(f"refused as a possible decompression bomb ({exc})") from None
-    except FileNotFoundError:
-        raise ImageReadError("no such file") from None
-    except IsADirectoryError:
-        raise ImageReadError("is a folder") from None
-    except Image.UnidentifiedImageError:
-        raise ImageReadError("not an image file PIL can read") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated data, bad headers
-        raise ImageReadError(f"broken or truncated image ({exc})") from None
-
-
-def to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
-    """Any PIL mode or array as float32 brightness in 0-1. Transparent pixels become white
-    paper; EXIF orientation is applied, so a phone photo is the right way up."""
-    if isinstance(image, np.ndarray):
-        return _array_to_grayscale(image)
-    try:
-        image = ImageOps.exif_transpose(image)
-        if image.mode == "P":
-            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-            return _array_to_grayscale(np.asarray(image))
-        if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-            rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
-            return _composite_on_white(_luma(rgba[..., :3]), rgba[..., 3])
-        return np.asarray(image.convert("L"), dtype=np.float32) / 255
-    except (ValueError, OSError) as exc:  # modes PIL cannot turn into grey, such as LAB
-        raise ImageReadError(f"cannot read a {image.mode} image as grey ({exc})") from None
-
-
-def _array_to_grayscale(array: np.ndarray) -> np.ndarray:
-    array = np.asarray(array)
-    if array.size == 0:
-        raise ImageReadError(f"empty array of shape {array.shape}")
-    if array.dtype == bool:
-        values = array.astype(np.float32)
-    elif np.issubdtype(array.dtype, np.integer):
-        if array.dtype == np.uint16:  # 16-bit scans
-            top = 65535.0
-        else:  # uint8, or 8- or 16-bit values held in a wider integer type
-            peak = int(array.max())
-            top = 255.0 if peak <= 255 else 65535.0 if peak <= 65535 else float(peak)
-        values = array.astype(np.float32) / top
-    else:
-        values = np.nan_to_num(array.astype(np.float32))
-        if values.max(initial=0) > 1:
-            values = values / 255
-    if values.ndim == 3 and values.shape[-1] == 1:
-        values = values[..., 0]
-    if values.ndim == 3 and values.shape[-1] in (3, 4):
-        gray = _luma(values[..., :3])
-        return _composite_on_white(gray, values[..., 3]) if values.shape[-1] == 4 else gray
-    if values.ndim != 2:
-        raise ImageReadError(f"array of shape {array.shape} is not an image (need HxW, HxWx3 or HxWx4)")
-    return np.clip(values, 0, 1)
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-def _composite_on_white(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Ink drawn on a transparent canvas sits on white paper; if that leaves nothing visible
-    (white ink on transparency), the alpha channel itself is the drawing."""
-    composed = gray * alpha + (1 - alpha)
-    if np.ptp(composed) < MIN_CONTRAST and np.ptp(alpha) >= MIN_CONTRAST:
-        return 1 - alpha
-    return composed
-
-
-def mnist_like(image: ImageInput) -> np.ndarray | None:
-    """A user's image as an MNIST digit: uint8 28x28, white ink on black, the longer side of
-    the ink 20 pixels, centred by centre of mass. None when the image holds no digit."""
-    gray = to_grayscale(read_image(image) if isinstance(image, (str, Path)) else image)
-    ink = _ink_on_black(gray)
-    if ink is None:
-        return None
-    box = _crop_to_ink(ink)
-    if box is None:
-        return None
-    return _centre_in_frame(_scale_to_box(box))
-
-
-def _ink_on_black(gray: np.ndarray) -> np.ndarray | None:
-    """Bright ink on a zero background, 0-1. The border tells the paper from the ink."""
-    h, w = gray.shape
-    edge = max(1, min(h, w) // 16)
-    border = np.concatenate([gray[:edge].ravel(), gray[-edge:].ravel(), gray[:, :edge].ravel(), gray[:, -edge:].ravel()])
-    paper = float(np.median(border))
-    if paper > 0.5:  # dark ink on light paper: turn it into MNIST's white on black
-        gray, paper, border = 1 - gray, 1 - paper, 1 - border
-    ink = gray - paper
-    peak = float(_box_mean(ink).max()) if min(h, w) >= 24 else float(ink.max())
-    if peak < MIN_CONTRAST:
-        return None
-    ink = np.clip(ink / peak, 0, 1)
-    # the paper's own grain: the border's spread, leaving out ink that reaches the border
-    spread = (border - paper) / peak
-    noise = float(np.std(spread[spread < 0.5])) if np.any(spread < 0.5) else 0.0
-    floor = min(0.5, 3 * noise)
-    if floor > 0.02:  # grain, paper texture or sensor noise: drop it rather than scale it up
-        ink = np.clip((ink - floor) / (1 - floor), 0, 1)
-    return ink
-
-
-def _box_mean(values: np.ndarray) -> np.ndarray:
-    """3x3 mean: one-pixel specks fade, strokes two or more pixels wide keep their level."""
-    padded = np.pad(values, 1, mode="edge")
-    total = sum(padded[dy:dy + values.shape[0], dx:dx + values.shape[1]] for dy in range(3) for dx in range(3))
-    return total / 9
-
-
-def _crop_to_ink(ink: np.ndarray) -> np.ndarray | None:
-    """The ink's bounding box. On larger images the box comes from the smoothed ink, so stray
-    specks of noise or dust far from the digit do not stretch it."""
-    core = _box_mean(ink) > 0.3 if min(ink.shape) >= 24 else ink > 0.3
-    if not core.any():
-        core = ink > 0.3
-        if not core.any():
-            return None
-    rows, cols = np.flatnonzero(core.any(1)), np.flatnonzero(core.any(0))
-    top, bottom = max(rows[0] - 1, 0), min(rows[-1] + 2, ink.shape[0])
-    left, right = max(cols[0] - 1, 0), min(cols[-1] + 2, ink.shape[1])
-    box = ink[top:bottom, left:right]
-    # trim rows and columns of the 1-pixel margin that hold no ink at all
-    rows, cols = np.flatnonzero(box.any(1)), np.flatnonzero(box.any(0))
-    return box[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-
-
-def _scale_to_box(box: np.ndarray) -> np.ndarray:
-    """Longer side to 20 pixels, aspect ratio kept. Strokes too thin to survive the shrink
-    (a fine pen on a large scan) are thickened first, at 4x the final size, to MNIST's
-    roughly 3-pixel pen."""
-    h, w = box.shape
-    work = Image.fromarray(np.round(box * 255).astype(np.uint8), mode="L")
-    ratio = WORK_BOX / max(h, w)
-    size = (max(1, round(w * ratio)), max(1, round(h * ratio)))
-    work = work.resize(size, Image.Resampling.BOX if ratio < 1 else Image.Resampling.BICUBIC)
-    pixels = np.asarray(work)
-    width = _stroke_width(pixels > pixels.max() / 2)
-    if width < THIN_PEN:
-        k = int(np.clip(round(TARGET_PEN - width), 3, 11)) | 1  # odd MaxFilter size: the pen becomes ~TARGET_PEN
-        work = work.filter(ImageFilter.MaxFilter(k))
-    ratio = DIGIT_BOX / WORK_BOX
-    final = work.resize((max(1, round(work.width * ratio)), max(1, round(work.height * ratio))), Image.Resampling.BOX)
-    digit = np.asarray(final, dtype=np.float32)
-    return digit / max(float(digit.max()), 1.0)
-
-
-def _stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width in pixels: area over half the boundary length."""
-    area = int(mask.sum())
-    if area == 0:
-        return 0.0
-    padded = np.pad(mask, 1)
-    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:] & mask
-    boundary = area - int(interior.sum())
-    return 2 * area / max(boundary, 1)
-
-
-def _centre_in_frame(digit: np.ndarray) -> np.ndarray:
-    """Paste into 28x28 so the centre of mass lands where MNIST's does, at (14, 14)."""
-    h, w = digit.shape
-    mass = digit.sum()
-    cy = float((digit.sum(1) * np.arange(h)).sum() / mass)
-    cx = float((digit.sum(0) * np.arange(w)).sum() / mass)
-    top = int(np.clip(round(MNIST_SIZE / 2 - cy), 0, MNIST_SIZE - h))
-    left = int(np.clip(round(MNIST_SIZE / 2 - cx), 0, MNIST_SIZE - w))
-    frame = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
-    frame[top:top + h, left:left + w] = digit
-    return np.round(frame * 255).astype(np.uint8)
-
-
-# --------------------------------------------------------------------------- printed digits
-
-
-class FontError(ValueError):
-    """A font that cannot be found or does not draw digits."""
-
-
-def matplotlib_font_dir() -> Path:
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-
-
-def resolve_font(name: str) -> Path:
-    """A font file from a path, a file name inside matplotlib (``DejaVuSerif``) or a family
-    name that matplotlib's font manager knows (``DejaVu Serif``)."""
-    path = Path(name).expanduser()
-    if path.is_file():
-        return path
-    shipped = {p.stem.lower(): p for p in matplotlib_font_dir().glob("*.ttf")}
-    if name.lower().removesuffix(".ttf") in shipped:
-        return shipped[name.lower().removesuffix(".ttf")]
-    from matplotlib import font_manager
-
-    try:
-        return Path(font_manager.findfont(font_manager.FontProperties(family=name), fallback_to_default=False))
-    except ValueError:
-        raise FontError(f"font {name!r} not found: give a .ttf/.otf path or one of {', '.join(PRINTED_FONTS)}") from None
-
-
-def load_font(path: Path, size: int = RENDER_PX) -> ImageFont.FreeTypeFont:
-    """Open a TrueType font at ``size`` pixels and check that it draws ten different,
-    visible digits."""
-    try:
-        font = ImageFont.truetype(str(path), size)
-    except OSError as exc:
-        raise FontError(f"{path} is not a TrueType/OpenType font ({exc})") from None
-    glyphs = [np.asarray(draw_glyph(str(d), font, 0.0)).tobytes() for d in range(10)]
-    if any(not np.any(np.frombuffer(g, np.uint8)) for g in glyphs) or len(set(glyphs)) < 10:
-        raise FontError(f"{path} does not draw the digits 0-9; choose another font")
-    return font
-
-
-def draw_glyph(text: str, font: ImageFont.FreeTypeFont, stroke: float = 0.0) -> Image.Image:
-    """White glyph on black, cropped to its ink; ``stroke`` thickens it by that fraction of
-    the glyph size."""
-    canvas = Image.new("L", (round(font.size) * 3, round(font.size) * 3), 0)
-    stroke_px = max(0, round(stroke * font.size))
-    ImageDraw.Draw(canvas).text((canvas.width // 2, canvas.height // 2), text, fill=255, font=font,
-                                anchor="mm", stroke_width=stroke_px, stroke_fill=255)
-    bbox = canvas.getbbox()
-    return canvas.crop(bbox) if bbox else canvas.crop((0, 0, 1, 1))
-
-
-def printed_digits(per_font: int, seed: int, fonts: Sequence[str] = PRINTED_FONTS) -> tuple[torch.Tensor, torch.Tensor]:
-    """``per_font`` MNIST-like images of every digit in every font, each slightly rotated and
-    some drawn heavier: uint8 (N, 28, 28) and int64 labels (N,).
-
-    MNIST is all handwriting, so a network trained on it alone misreads printed shapes it
-    never saw (a 1 with a base, a 6 with a short stem). A few of these in the training set
-    teach it them; they go through ``mnist_like`` as any user's image would.
-    """
-    rng = np.random.default_rng(seed)
-    images, labels = [], []
-    for name in fonts:
-        font = load_font(resolve_font(name), size=48)  # plenty for a 20-pixel digit, and quick
-        for digit in range(10):
-            for _ in range(per_font):
-                stroke = float(rng.choice([0.0, rng.uniform(0.0, 0.04)]))
-                glyph = draw_glyph(str(digit), font, stroke)
-                glyph = glyph.rotate(float(rng.uniform(-5, 5)), resample=Image.Resampling.BICUBIC, expand=True)
-                images.append(mnist_like(glyph))
-                labels.append(digit)
-    return torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64)
 
 
 # --------------------------------------------------------------------------- data

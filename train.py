@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from fonts import PRINTED_FONTS
 from model import (
     DEFAULT_CHECKPOINT,
-    PRINTED_FONTS,
     CheckpointError,
     DataUnavailableError,
     LeNet5,
@@ -34,10 +34,10 @@ from model import (
     load_mnist,
     pick_device,
     pixel_stats,
-    printed_digits,
     save_checkpoint,
     to_model_input,
 )
+from printed_digits import printed_digits
 
 EXIT_INTERRUPTED = 130
 
@@ -79,8 +79,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", type=Path, default=None, metavar="PATH",
                         help="continue the run saved in PATH (the *_last.pth file written beside --output)")
     parser.add_argument("--printed-digits", type=int, default=5, metavar="N",
-                        help="mix N rendered images of each digit in each of 21 fonts into training, "
-                             "so printed digits are read too; 0 for MNIST alone (default: 5)")
+                        help="mix N glyphs and N meter scenes (a window, a 7-segment display) of each digit "
+                             "in each of 21 fonts into training, so printed digits are read too; "
+                             "0 for MNIST alone (default: 5)")
     parser.add_argument("--no-augment", dest="augment", action="store_false",
                         help="train on the images as they are (no random rotation, scale and shift)")
     args = parser.parse_args(argv)
@@ -297,10 +298,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"MNIST: {len(train_x)} training, {len(val_x)} validation, {len(test_images)} test images "
           f"(mean {stats['mean']:.4f}, std {stats['std']:.4f})")
     if args.printed_digits:  # training only: validation and test stay pure MNIST
-        printed_x, printed_y = printed_digits(args.printed_digits, args.seed)
+        printed_x, printed_y = map(torch.from_numpy, printed_digits(args.printed_digits, args.seed))
         train_x, train_y = torch.cat([train_x, printed_x]), torch.cat([train_y, printed_y])
-        print(f"Printed digits: {len(printed_x)} ({len(PRINTED_FONTS)} fonts x 10 digits x {args.printed_digits}) "
-              f"added to training")
+        print(f"Printed digits: {len(printed_x)} ({len(PRINTED_FONTS)} fonts x 10 digits x {args.printed_digits} "
+              f"glyphs and {args.printed_digits} meter scenes) added to training")
     train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
 
     model = LeNet5().to(device).to(memory_format=torch.channels_last)

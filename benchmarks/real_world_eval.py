@@ -3,8 +3,12 @@ preprocessing: the figures behind the README's "real-world" table.
 
     python benchmarks/real_world_eval.py --data-dir ../shared/datasets
     python benchmarks/real_world_eval.py --fonts /usr/share/fonts/truetype/liberation/*.ttf
+    python benchmarks/real_world_eval.py --realworld-only
 
 Sets (each printed with its accuracy and size):
+- real images people made, one line per set of ../shared/realworld/ (phone photos, scans,
+  sudoku cells, meter crops, canvas drawings; labels from the digit folders), with how many
+  were reported as holding no digit; skipped with a note where the folder is absent;
 - MNIST test digits, as stored and through mnist_like (the preprocessing must cost nothing);
 - the same digits as a user's scan: dark ink on white paper, 4x larger; drawn with a fine pen
   on a large page (strokes thinned to a quarter); small and off-centre on a noisy 400x400 page;
@@ -31,8 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import generate_test_digits  # noqa: E402
-from inference import Predictor, label_from_path  # noqa: E402
-from model import PRINTED_FONTS, load_mnist  # noqa: E402
+from fonts import PRINTED_FONTS  # noqa: E402
+from inference import Predictor, find_images, label_from_path  # noqa: E402
+from model import load_mnist  # noqa: E402
 
 
 def scans(images: np.ndarray) -> list[np.ndarray]:
@@ -71,6 +76,20 @@ def printed(fonts: list[str] | None, variants: int, seed: int, folder: Path) -> 
     return files, [label_from_path(f) for f in files]
 
 
+def real_world(predictor: Predictor, folder: Path) -> None:
+    """One line per set folder: accuracy, and the images reported as holding no digit."""
+    if not folder.is_dir():
+        print(f"real images: skipped ({folder} is absent)")
+        return
+    for subset in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files, _ = find_images([subset])
+        results = predictor.predict(files)
+        correct = sum(bool(r.correct) for r in results)
+        blank = sum(r.error is not None for r in results)
+        print(f"{'real: ' + subset.name:58s} {correct / len(results):7.2%}  ({correct}/{len(results)}; "
+              f"{blank} reported as no digit)", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "lenet5_model.pth"))
@@ -79,9 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", type=int, default=50, help="printed variants per digit (default: 50)")
     parser.add_argument("--fonts", nargs="+", help="held-out font files for a second printed set")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--realworld", type=Path, default=ROOT.parent / "shared" / "realworld",
+                        help="folder of real digit images, <set>/<digit>/<file> (default: ../shared/realworld)")
+    parser.add_argument("--realworld-only", action="store_true", help="only the real images, not the MNIST-derived sets")
     args = parser.parse_args(argv)
 
     predictor = Predictor.from_checkpoint(args.model)
+    real_world(predictor, args.realworld)
+    if args.realworld_only:
+        return 0
     images, labels = load_mnist(Path(args.data_dir), train=False)
     rng = np.random.default_rng(args.seed)
     pick = rng.permutation(len(images))[:args.count]

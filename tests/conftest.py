@@ -30,11 +30,12 @@ def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     like MNIST, but small enough to train on in a second."""
     from PIL import ImageFont
 
+    import fonts as font_files
     import generate_test_digits as gen
-    import model
 
     rng = np.random.default_rng(seed)
-    fonts = [ImageFont.truetype(str(model.resolve_font(name)), model.RENDER_PX) for name in ("DejaVuSans-Bold", "DejaVuSerif")]
+    fonts = [ImageFont.truetype(str(font_files.resolve_font(name)), font_files.RENDER_PX)
+             for name in ("DejaVuSans-Bold", "DejaVuSerif")]
     labels = rng.integers(0, 10, count)
     images = np.stack([
         np.asarray(gen.render_digit(int(d), fonts[i % 2], 28, gen.Style(rotation=float(rng.uniform(-10, 10)),

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import fonts
 import generate_test_digits as gen
-import model
 
 
 def _digest(folder):
@@ -57,28 +57,28 @@ def test_invert_and_size(tmp_path):
 
 
 def test_every_variant_font_is_a_truetype_file_inside_matplotlib():
-    font_dir = model.matplotlib_font_dir()
-    for name in model.PRINTED_FONTS:
-        path = model.resolve_font(name)
+    font_dir = fonts.matplotlib_font_dir()
+    for name in fonts.PRINTED_FONTS:
+        path = fonts.resolve_font(name)
         assert path.parent == font_dir
         assert path.read_bytes()[:4] in (b"\x00\x01\x00\x00", b"true", b"OTTO")
-        font = model.load_font(path)
-        assert font.size == model.RENDER_PX
+        font = fonts.load_font(path)
+        assert font.size == fonts.RENDER_PX
 
 
 def test_fonts_that_cannot_draw_digits_or_do_not_exist_are_errors(tmp_path, capsys):
-    with pytest.raises(model.FontError, match="does not draw the digits"):
-        model.load_font(model.resolve_font("LastResortHE-Regular"))  # one placeholder box for every digit
+    with pytest.raises(fonts.FontError, match="does not draw the digits"):
+        fonts.load_font(fonts.resolve_font("LastResortHE-Regular"))  # one placeholder box for every digit
     (tmp_path / "fake.ttf").write_text("not a font")
-    with pytest.raises(model.FontError, match="not a TrueType"):
-        model.load_font(tmp_path / "fake.ttf")
+    with pytest.raises(fonts.FontError, match="not a TrueType"):
+        fonts.load_font(tmp_path / "fake.ttf")
     assert gen.main(["--output-dir", str(tmp_path / "out"), "--fonts", "No Such Font Anywhere"]) == 2
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
 def test_fonts_flag_takes_names_and_paths(tmp_path):
-    serif = model.resolve_font("DejaVuSerif")
+    serif = fonts.resolve_font("DejaVuSerif")
     assert gen.main(["--output-dir", str(tmp_path), "--fonts", str(serif), "cmr10", "--variants", "2"]) == 0
     rows = list(csv.DictReader(open(tmp_path / "labels.csv")))
     assert {row["font"] for row in rows} == {str(serif), "cmr10"}

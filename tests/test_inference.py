@@ -39,7 +39,9 @@ def test_json_schema(tiny_model, digits_dir, capsys):
     assert set(doc) == {"results", "summary"}
     assert len(doc["results"]) == 10  # the overview sheet and labels.csv are not digits
     for result, digit in zip(doc["results"], range(10)):
-        assert set(result) == {"path", "label", "prediction", "confidence", "probabilities"}
+        assert set(result) == {"path", "label", "prediction", "confidence", "probabilities", "box"}
+        left, top, right, bottom = result["box"]  # where the digit was read, in the image's pixels
+        assert 0 <= left < right <= 32 and 0 <= top < bottom <= 32
         assert result["label"] == digit and result["path"].endswith(f"digit_{digit}.png")
         assert len(result["probabilities"]) == 10 and sum(result["probabilities"]) == pytest.approx(1, abs=1e-4)
         assert result["prediction"] == int(np.argmax(result["probabilities"]))
@@ -164,3 +166,17 @@ def test_preprocessing_leaves_mnist_accuracy_alone(real_model, real_mnist_dir):
     assert (raw == through).float().mean().item() >= 0.99  # the same answer for 99% of the digits
     assert through_accuracy >= raw_accuracy - 0.003
     assert through_accuracy >= 0.99
+
+
+def test_many_images_are_prepared_in_worker_processes_in_order(tiny_model, digits_dir):
+    predictor = inference.Predictor.from_checkpoint(tiny_model)
+    files = sorted(digits_dir.glob("digit_*.png")) * 13  # 130 inputs: enough for a pool
+    arrays = [np.asarray(Image.open(f)) for f in files[:10]] * 3
+    inputs = files + arrays + [digits_dir / "missing.png"]
+    alone = predictor.predict(inputs, workers=1)
+    pooled = predictor.predict(inputs, workers=2)
+    assert len(pooled) == len(inputs) == 161
+    assert [r.source for r in pooled] == [r.source for r in alone]
+    assert [r.probabilities for r in pooled] == [r.probabilities for r in alone]
+    assert [r.box for r in pooled] == [r.box for r in alone]
+    assert pooled[-1].error == "no such file"

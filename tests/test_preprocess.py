@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import fonts
 import generate_test_digits as gen
-import model
 from inference import label_from_path
-from model import ImageReadError, mnist_like, read_image
+from preprocess import ImageReadError, mnist_like, read_image
 
 
 @pytest.fixture(scope="module")
 def font():
-    return model.load_font(model.resolve_font("DejaVuSans"))
+    return fonts.load_font(fonts.resolve_font("DejaVuSans"))
 
 
 def digit_image(font, digit=3, size=64, **style):
@@ -66,8 +66,8 @@ def test_aspect_ratio_is_kept():
 
 def test_mnist_like_input_passes_through_almost_unchanged(font):
     once = mnist_like(digit_image(font, 8, size=64))
-    twice = mnist_like(once)
-    assert similarity(once, twice) > 0.97
+    twice = mnist_like(once)  # searched enlarged to 64 pixels (cubic), so resampled once more
+    assert similarity(once, twice) > 0.94
 
 
 def test_rgba_ink_on_transparency(font):

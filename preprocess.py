@@ -1,0 +1,537 @@
+"""Any image of a digit to an MNIST digit: find the digit as a person would, then frame it
+MNIST's way.
+
+MNIST digits are white ink on black, cropped to their ink, scaled so the longer side is 20
+pixels and centred by centre of mass in a 28x28 frame. A user's photo is none of that: paper
+with shadows, grid lines and cell borders, a small digit in a large frame, a meter's window
+with light digits on a dark drum. ``find_digit`` flattens the lighting, thresholds the ink,
+splits it into connected pieces, drops what is not the digit (lines, the frame, specks) and
+keeps the pieces that are; ``mnist_like`` frames what it kept.
+
+This module imports neither torch nor matplotlib, so every script can use it, an ONNX-only
+inference path included. The image work is OpenCV's (its headless build).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+MNIST_SIZE = 28
+DIGIT_BOX = 20  # MNIST's digit size inside its 28x28 frame
+MAX_IMAGE_PIXELS = 40_000_000  # far above any photo of a digit; stops decompression bombs
+WORK_SIDE = 640  # the digit is looked for at this size at most: a phone photo is 4000x3000
+MIN_SIDE = 64  # smaller images are enlarged to this for the search, so morphology has room
+WORK_BOX = 4 * DIGIT_BOX  # stroke width is judged and adjusted at 4x the final resolution
+THIN_PEN, TARGET_PEN = 9, 12  # stroke widths at WORK_BOX scale; MNIST's pen is about 12
+MIN_CONTRAST = 0.2  # a digit's ink differs from its paper by at least this much (0-1 scale)
+
+ImageInput = Union[str, Path, Image.Image, np.ndarray]  # what mnist_like and the Predictor take
+
+
+class ImageReadError(ValueError):
+    """A file that is not a readable image, or one too large to open safely."""
+
+
+@dataclass
+class Digit:
+    """A digit found in an image: the MNIST-like 28x28 picture of it (uint8, white on black)
+    and the box it was taken from, (left, top, right, bottom) in the image's own pixels
+    after EXIF rotation."""
+
+    image: np.ndarray
+    box: tuple[int, int, int, int]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS, longest: int | None = None) -> Image.Image:
+    """Open and fully decode an image file, refusing empty, truncated and oversized ones.
+    Pillow's warnings (a corrupt EXIF block, a possible bomb) are kept from the terminal:
+    an image it can decode is read, and one it cannot is an ImageReadError.
+
+    With ``longest``, a JPEG is decoded at a reduced scale whose longer side is still at
+    least that (a 4000x3000 photo in a fraction of the time); ``info["full_size"]`` keeps
+    the size it has on disk."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise ImageReadError("empty file (0 bytes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ImageReadError(f"{width}x{height} pixels is more than the {max_pixels:,} allowed; "
+                                         "scale it down")
+                if longest and max(width, height) > 2 * longest:
+                    ratio = longest / max(width, height)
+                    image.draft(image.mode, (max(1, round(width * ratio)), max(1, round(height * ratio))))
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+                turned = upright.size != image.size  # a quarter turn swaps the sides
+                upright.info["full_size"] = (height, width) if turned else (width, height)
+                return upright
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"refused as a possible decompression bomb ({exc})") from None
+    except FileNotFoundError:
+        raise ImageReadError("no such file") from None
+    except IsADirectoryError:
+        raise ImageReadError("is a folder") from None
+    except Image.UnidentifiedImageError:
+        raise ImageReadError("not an image file PIL can read") from None
+    except (OSError, SyntaxError, ValueError, TypeError) as exc:  # truncated data, bad headers, bad EXIF
+        raise ImageReadError(f"broken or truncated image ({exc})") from None
+
+
+def to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
+    """Any PIL mode or array as float32 brightness in 0-1. Transparent pixels become white
+    paper; EXIF orientation is applied, so a phone photo is the right way up."""
+    if isinstance(image, np.ndarray):
+        return _array_to_grayscale(image)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = ImageOps.exif_transpose(image)
+        if image.mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+            return _array_to_grayscale(np.asarray(image))
+        if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+            rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
+            return _composite_on_white(_luma(rgba[..., :3]), rgba[..., 3])
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255
+    except (ValueError, OSError, TypeError) as exc:  # modes PIL cannot turn into grey, such as LAB
+        raise ImageReadError(f"cannot read a {image.mode} image as grey ({exc})") from None
+
+
+def _array_to_grayscale(array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    if array.size == 0:
+        raise ImageReadError(f"empty array of shape {array.shape}")
+    if array.dtype == bool:
+        values = array.astype(np.float32)
+    elif np.issubdtype(array.dtype, np.integer):
+        if array.dtype == np.uint16:  # 16-bit scans
+            top = 65535.0
+        else:  # uint8, or 8- or 16-bit values held in a wider integer type
+            peak = int(array.max())
+            top = 255.0 if peak <= 255 else 65535.0 if peak <= 65535 else float(peak)
+        values = array.astype(np.float32) / top
+    else:
+        values = np.nan_to_num(array.astype(np.float32))
+        if values.max(initial=0) > 1:
+            values = values / 255
+    if values.ndim == 3 and values.shape[-1] == 1:
+        values = values[..., 0]
+    if values.ndim == 3 and values.shape[-1] in (3, 4):
+        gray = _luma(values[..., :3])
+        return _composite_on_white(gray, values[..., 3]) if values.shape[-1] == 4 else gray
+    if values.ndim != 2:
+        raise ImageReadError(f"array of shape {array.shape} is not an image (need HxW, HxWx3 or HxWx4)")
+    return np.clip(values, 0, 1)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def _composite_on_white(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Ink drawn on a transparent canvas sits on white paper; if that leaves nothing visible
+    (white ink on transparency), the alpha channel itself is the drawing."""
+    composed = gray * alpha + (1 - alpha)
+    if np.ptp(composed) < MIN_CONTRAST and np.ptp(alpha) >= MIN_CONTRAST:
+        return 1 - alpha
+    return composed
+
+
+# --------------------------------------------------------------------------- the whole path
+
+
+def mnist_like(image: ImageInput) -> np.ndarray | None:
+    """A user's image as an MNIST digit: uint8 28x28, white ink on black, the longer side of
+    the ink 20 pixels, centred by centre of mass. None when the image holds no digit."""
+    found = find_digit(image)
+    return None if found is None else found.image
+
+
+def find_digit(image: ImageInput) -> Digit | None:
+    """The digit in a file, PIL image or array, framed MNIST's way, and where it was found.
+    None when the image holds no digit (blank, or no contrast)."""
+    if isinstance(image, (str, Path)):
+        image = read_image(image, longest=2 * WORK_SIDE)
+    gray = to_grayscale(image)
+    located = locate_ink(gray)
+    if located is None:
+        return None
+    ink, box = located
+    full = image.info.get("full_size") if isinstance(image, Image.Image) else None
+    if full is not None and full != (gray.shape[1], gray.shape[0]):  # decoded at a reduced scale
+        sx, sy = full[0] / gray.shape[1], full[1] / gray.shape[0]
+        box = (int(box[0] * sx), int(box[1] * sy), min(full[0], round(box[2] * sx)), min(full[1], round(box[3] * sy)))
+    return Digit(_centre_in_frame(_scale_to_box(ink)), box)
+
+
+Examined = tuple[Digit | None, np.ndarray | None, str | None]  # the digit, a preview, an error
+
+
+def examine(image: ImageInput, preview: bool = False) -> Examined:
+    """``find_digit`` for a tool that reads many inputs: a file that cannot be read is an
+    error message rather than an exception, and with ``preview`` a small picture of the
+    input with the digit's box drawn comes along (for inference.py's report)."""
+    try:
+        if isinstance(image, (str, Path)):
+            image = read_image(Path(image), longest=2 * WORK_SIDE)
+        found = find_digit(image)
+        return found, preview_with_box(image, found.box if found else None) if preview else None, None
+    except ImageReadError as exc:
+        return None, None, str(exc)
+
+
+def examine_job(job: tuple[ImageInput, bool]) -> Examined:
+    """``examine`` with its arguments as one tuple, for a process pool's map."""
+    return examine(*job)
+
+
+def quiet_worker() -> None:
+    """A pool worker's set-up: Ctrl-C is left to the parent, which stops the pool."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def preview_with_box(image: ImageInput, box: tuple[int, int, int, int] | None, side: int = 96) -> np.ndarray:
+    """The input, grey, at most ``side`` pixels a side, with the box that was read drawn in
+    green: RGB uint8."""
+    gray = to_grayscale(image)
+    full_width = image.info.get("full_size", (gray.shape[1],))[0] if isinstance(image, Image.Image) else gray.shape[1]
+    picture = Image.fromarray(np.round(gray * 255).astype(np.uint8)).convert("RGB")
+    picture.thumbnail((side, side), Image.Resampling.BOX if max(picture.size) > side else Image.Resampling.NEAREST)
+    if max(picture.size) < side // 2:  # tiny inputs are shown larger, pixel for pixel
+        factor = side // max(picture.size)
+        picture = picture.resize((picture.width * factor, picture.height * factor), Image.Resampling.NEAREST)
+    if box is not None:
+        scale = picture.width / full_width
+        left, top, right, bottom = (round(v * scale) for v in box)
+        ImageDraw.Draw(picture).rectangle((left, top, max(left, right - 1), max(top, bottom - 1)),
+                                          outline=(0, 200, 0), width=max(1, picture.width // 40))
+    return np.asarray(picture)
+
+
+# --------------------------------------------------------------------------- finding the digit
+
+
+@dataclass
+class _Candidate:
+    score: float
+    ink: np.ndarray  # white-on-black ink, 0-1, cropped to the digit's box
+    box: tuple[int, int, int, int]  # in work-image pixels
+
+
+def locate_ink(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """The digit's ink (white on black, 0-1, cropped to it) and its box in ``gray``'s pixels.
+
+    Both polarities are tried, dark ink on light paper and light digits on a dark ground: the
+    one whose best digit-like group of pieces scores higher wins. The image's border votes
+    too, since the paper usually reaches the edge.
+    """
+    h, w = gray.shape
+    scale = min(WORK_SIDE / max(h, w), 1.0)
+    if min(h, w) * scale < MIN_SIDE:  # tiny images are searched enlarged
+        scale = min(MIN_SIDE / min(h, w), 8.0)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    work = cv2.resize(gray, size, interpolation=interpolation) if scale != 1 else gray
+    work = np.clip(work, 0, 1, dtype=np.float32)  # cubic enlargement overshoots at edges
+    dark_ink = _ink_is_dark(work)
+    best = _best_digit(work if dark_ink else 1 - work, enlarged=scale if scale > 1 else 0.0)
+    if best is None:
+        return None
+    left, top, right, bottom = best.box
+    box = (int(np.floor(left / scale)), int(np.floor(top / scale)),
+           min(w, int(np.ceil(right / scale))), min(h, int(np.ceil(bottom / scale))))
+    return best.ink, box
+
+
+def _ink_is_dark(gray: np.ndarray) -> bool:
+    """Ink is the few pixels far from their surroundings; paper, the many close to them.
+    With the lighting taken out (each pixel less a wide blur around it), dark ink leaves a
+    long dark tail and light digits on a dark drum a long light one: the skew's sign."""
+    k = max(3, min(gray.shape) // 2) | 1
+    detail = gray - cv2.blur(cv2.blur(gray, (k, k)), (k, k))
+    centred = detail - detail.mean()
+    return float(np.dot(centred.ravel() * centred.ravel(), centred.ravel())) <= 0
+
+
+def _flatten(paper: np.ndarray) -> np.ndarray:
+    """Dark ink as bright values on a zero background: the paper's large-scale brightness
+    (a closing, which wipes out strokes narrower than its window) minus the image, so
+    shadows, gradients and colour casts vanish."""
+    h, w = paper.shape
+    k = max(5, min(h, w) // 2) | 1
+    background = cv2.morphologyEx(paper, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)),
+                                  borderType=cv2.BORDER_REPLICATE)  # the paper goes on past the edge
+    background = cv2.blur(background, (k // 4 | 1, k // 4 | 1))  # smooth, and true to a ramp up to the edges
+    background = np.maximum(background, paper)
+    return background - paper
+
+
+def _noise_level(image: np.ndarray) -> float:
+    """The paper's grain, from the median absolute difference to a 3x3 median."""
+    u8 = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    residual = np.abs(u8.astype(np.int16) - cv2.medianBlur(u8, 3).astype(np.int16))
+    return 1.4826 * float(np.median(residual)) / 255
+
+
+def _remove_lines(mask: np.ndarray, reach: float) -> np.ndarray:
+    """Long, thin, straight horizontal and vertical runs: grid lines, ruled paper, cell
+    borders and box edges. A digit's stroke is either shorter (most of the image's side is
+    more than any stroke spans) or thicker (a bold bar across a tight crop). A line spans
+    at least ``reach`` of the image's side."""
+    h, w = mask.shape
+    thin = max(3, min(h, w) // 16)
+    lines = np.zeros_like(mask)
+    for length, across in (((max(3, int(reach * w)), 1), (1, thin)), ((1, max(3, int(reach * h))), (thin, 1))):
+        run = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, length))
+        thick = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, across))
+        lines |= run & (1 - thick)
+    # a frame's edge: a run along one side, in the outer band
+    band_h, band_w = max(1, int(0.12 * h)), max(1, int(0.12 * w))
+    rows = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, int(0.85 * w)), 1)))
+    cols = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(3, int(0.85 * h)))))
+    lines[:band_h] |= rows[:band_h]
+    lines[-band_h:] |= rows[-band_h:]
+    lines[:, :band_w] |= cols[:, :band_w]
+    lines[:, -band_w:] |= cols[:, -band_w:]
+    return cv2.dilate(lines, np.ones((3, 3), np.uint8))
+
+
+def _pieces(mask: np.ndarray, bridge: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Connected pieces of ink, as cv2.connectedComponentsWithStats gives them, except that
+    pieces less than ``bridge`` pixels apart are one: a stroke broken by a fine or dry pen,
+    or by a line taken out across it. Boxes, areas and centroids are the ink's own."""
+    n, parts, part_stats, part_centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    specks = part_stats[:, 4] < 3  # grain: dropped, so it bridges nothing to the digit
+    specks[0] = True
+    mask = np.where(specks[parts], 0, mask).astype(np.uint8)
+    joined = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (bridge, bridge)))
+    count, labels = cv2.connectedComponents(joined, connectivity=8)
+    labels[mask == 0] = 0
+    group = np.zeros(n, np.int64)
+    group[parts.ravel()] = labels.ravel()  # the joined piece each part lies in (0: background, specks)
+    stats = np.zeros((count, 5), np.int64)
+    stats[:, 0] = stats[:, 1] = np.iinfo(np.int64).max
+    right, bottom = np.zeros(count, np.int64), np.zeros(count, np.int64)
+    np.minimum.at(stats[:, 0], group[1:], part_stats[1:, 0])
+    np.minimum.at(stats[:, 1], group[1:], part_stats[1:, 1])
+    np.maximum.at(right, group[1:], part_stats[1:, 0] + part_stats[1:, 2])
+    np.maximum.at(bottom, group[1:], part_stats[1:, 1] + part_stats[1:, 3])
+    np.add.at(stats[:, 4], group[1:], part_stats[1:, 4])
+    stats[:, 2], stats[:, 3] = right - stats[:, 0], bottom - stats[:, 1]
+    centroids = np.zeros((count, 2))
+    np.add.at(centroids, group[1:], part_centroids[1:] * part_stats[1:, 4:5])
+    centroids /= np.maximum(stats[:, 4:5], 1)
+    stats[0] = (0, 0, mask.shape[1], mask.shape[0], int((mask == 0).sum()))
+    return count, labels, stats, centroids
+
+
+def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> _Candidate | None:
+    """The most digit-like group of ink pieces for dark ink on ``paper``. A small image,
+    ``enlarged`` by that factor for the search, is a tight crop: a digit's own bar may span
+    most of it, so only lines that cross all of it are taken for ruled lines, and a stroke's
+    soft edge is a whole pixel of the original wide."""
+    tight = enlarged > 0
+    h, w = paper.shape
+    ink = _flatten(paper)
+    noise = _noise_level(paper)
+    smooth = cv2.blur(ink, (3, 3))  # a speck of one pixel is not the peak
+    lines = _remove_lines((ink > max(4 * noise, 0.04, 0.35 * float(smooth.max()))).astype(np.uint8),
+                          0.9 if tight else 0.6)
+    peak = float(smooth[lines == 0].max(initial=0))  # the digit's contrast, not the grid's
+    if peak < MIN_CONTRAST / 2 or peak < 8 * noise:
+        return None  # blank: nothing stands out from the paper's grain
+    low = max(4 * noise, 0.04, 0.35 * peak)
+    mask = (ink > low).astype(np.uint8) & (1 - lines)
+    count, labels, stats, centroids = _pieces(mask, bridge=2 * max(1, round(0.012 * min(h, w))) + 1)
+    if count <= 1:
+        return None
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
+    strong = np.bincount(labels.ravel(), weights=(ink > max(low, 0.5 * peak)).ravel(), minlength=count)
+    inked = labels > 0
+    brightest = np.zeros(count)
+    np.maximum.at(brightest, labels[inked], ink[inked])
+    diagonal = float(np.hypot(h, w))
+    best_score, seed = 0.0, 0
+    scores = np.zeros(count)
+    for i in range(1, count):
+        x, y, bw, bh, area = stats[i]
+        if strong[i] == 0 or area < 3:
+            continue  # faint, or a speck
+        distance = np.hypot(centroids[i][0] - w / 2, centroids[i][1] - h / 2) / diagonal
+        score = mass[i] * np.exp(-(distance / 0.25) ** 2)
+        if _hugs_a_side(stats[i], (w, h)):
+            continue  # the edge of a window, a cell or the next digit's drum
+        touches = (x <= 0) + (y <= 0) + (x + bw >= w) + (y + bh >= h)
+        if touches:
+            score *= 0.3 ** touches
+        fill = area / (bw * bh)
+        if fill > 0.7 and bh < 2.5 * bw:  # a solid block: a window, a shadow, not a stroke
+            score *= 0.1
+        scores[i] = score  # small pieces may join a digit, but do not start one
+        if score > best_score and max(bw, bh) >= 0.02 * min(h, w) and area >= 6:
+            best_score, seed = score, i
+    if seed == 0:
+        return None
+    members = _group(seed, stats, scores, brightest, (w, h))
+    if not lines.any() and not _sides(stats[seed], (w, h)):
+        members = _whole_page(members, stats, scores, brightest, (w, h))
+    soft = max(1, round(enlarged / 2))  # a stroke's soft edge: a pixel of the original
+    left = max(0, min(stats[i][0] for i in members) - soft)
+    top = max(0, min(stats[i][1] for i in members) - soft)
+    right = min(w, max(stats[i][0] + stats[i][2] for i in members) + soft)
+    bottom = min(h, max(stats[i][1] + stats[i][3] for i in members) + soft)
+    keep = np.isin(labels[top:bottom, left:right], members).astype(np.uint8)
+    if lines.any():  # where a line crossed a stroke, the stroke goes on through it
+        removed = lines[top:bottom, left:right]
+        span = 7  # the gap a removed line leaves: its width, and a pixel either side
+        across = cv2.morphologyEx(keep, cv2.MORPH_CLOSE, np.ones((span, 1), np.uint8)) | \
+            cv2.morphologyEx(keep, cv2.MORPH_CLOSE, np.ones((1, span), np.uint8))
+        keep |= across & removed
+    keep = cv2.dilate(keep, np.ones((2 * soft + 1, 2 * soft + 1), np.uint8))
+    crop = ink[top:bottom, left:right] * keep
+    level = float(np.percentile(crop[keep > 0], 90))
+    crop = np.clip(crop / max(level, 1e-6), 0, 1)
+    rows, cols = np.flatnonzero(crop.max(1) > 0.2), np.flatnonzero(crop.max(0) > 0.2)  # not the faint fringe
+    crop = crop[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    left, top, right, bottom = left + cols[0], top + rows[0], left + cols[-1] + 1, top + rows[-1] + 1
+    return _Candidate(float(sum(scores[i] for i in members)), crop, (left, top, right, bottom))
+
+
+def _sides(stat: np.ndarray, size: tuple[int, int]) -> set[str]:
+    """Which of the image's sides a piece touches."""
+    x, y, bw, bh = stat[:4]
+    return {side for side, hit in (("left", x <= 0), ("top", y <= 0), ("right", x + bw >= size[0]),
+                                   ("bottom", y + bh >= size[1])) if hit}
+
+
+def _spans_like_a_bar(stat: np.ndarray, size: tuple[int, int]) -> bool:
+    """A thin piece from one side of the image to the opposite one: a window's frame, a
+    drum's edge. (A 1 in a tight crop spans the height too, but as the digit itself.)"""
+    sides = _sides(stat, size)
+    bw, bh = stat[2:4]
+    return ({"top", "bottom"} <= sides and bw < 0.25 * bh) or ({"left", "right"} <= sides and bh < 0.25 * bw)
+
+
+def _hugs_a_side(stat: np.ndarray, size: tuple[int, int]) -> bool:
+    """A piece pressed along one side of the image and narrow away from it: a frame's edge."""
+    x, y, bw, bh = stat[:4]
+    w, h = size
+    return (((x <= 0 or x + bw >= w) and bw < 0.15 * w and bh > 0.5 * h)
+            or ((y <= 0 or y + bh >= h) and bh < 0.15 * h and bw > 0.5 * w))
+
+
+def _whole_page(members: list[int], stats: np.ndarray, scores: np.ndarray, brightest: np.ndarray,
+                size: tuple[int, int]) -> list[int]:
+    """On a clean page (no lines, the digit clear of the edges) all the ink that is neither
+    a speck nor much fainter is the digit, however far apart its pieces lie: a dotted or
+    skipping pen. Unless together they are not shaped like a digit."""
+    seed = members[0]
+    height = max(stats[i][1] + stats[i][3] for i in members) - min(stats[i][1] for i in members)
+    everything = [i for i in range(1, len(stats)) if scores[i] > 0 and brightest[i] >= 0.6 * brightest[seed]
+                  and max(stats[i][2], stats[i][3]) >= 0.05 * height and not _sides(stats[i], size)]
+    left = min(stats[i][0] for i in everything)
+    right = max(stats[i][0] + stats[i][2] for i in everything)
+    top = min(stats[i][1] for i in everything)
+    bottom = max(stats[i][1] + stats[i][3] for i in everything)
+    return everything if right - left <= 1.3 * (bottom - top) + 2 and seed in everything else members
+
+
+def _group(seed: int, stats: np.ndarray, scores: np.ndarray, brightest: np.ndarray, size: tuple[int, int]) -> list[int]:
+    """The seed and the pieces near it that belong to the same digit: a 5's flag, a broken
+    or dotted stroke, the segments of a 7-segment display. Not joined: a piece at an edge of
+    the image that the digit does not reach itself (the frame), one much fainter than the
+    digit (shading, an unlit segment), specks, and what would make the digit wider than tall."""
+    members = [seed]
+    seed_sides = _sides(stats[seed], size)
+    left, top, width, height = stats[seed][:4]
+    right, bottom = left + width, top + height
+    changed = True
+    while changed:
+        changed = False
+        reach = 0.25 * max(bottom - top, right - left)
+        for i in range(1, len(stats)):
+            if i in members or scores[i] == 0 or brightest[i] < 0.6 * brightest[seed]:
+                continue
+            x, y, bw, bh = stats[i][:4]
+            if max(bw, bh) < 0.05 * (bottom - top) or not _sides(stats[i], size) <= seed_sides:
+                continue
+            if _spans_like_a_bar(stats[i], size):
+                continue
+            if bh >= 0.8 * (bottom - top) and bw <= 0.2 * bh and (x >= right - 1 or x + bw <= left + 1):
+                continue  # an upright edge beside the digit, as tall as it: a window's side
+            if max(left - (x + bw), x - right, top - (y + bh), y - bottom) > reach:
+                continue
+            new = (min(left, x), min(top, y), max(right, x + bw), max(bottom, y + bh))
+            wider = new[2] - new[0] > right - left
+            if wider and new[2] - new[0] > 1.3 * (new[3] - new[1]) + 2:  # digits are taller than wide
+                continue
+            members.append(i)
+            left, top, right, bottom = new
+            changed = True
+    return members
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def _scale_to_box(box: np.ndarray) -> np.ndarray:
+    """Longer side to 20 pixels, aspect ratio kept. Strokes too thin to survive the shrink
+    (a fine pen on a large scan) are thickened first, at 4x the final size, to MNIST's
+    roughly 3-pixel pen."""
+    h, w = box.shape
+    work = Image.fromarray(np.round(box * 255).astype(np.uint8), mode="L")
+    ratio = WORK_BOX / max(h, w)
+    size = (max(1, round(w * ratio)), max(1, round(h * ratio)))
+    work = work.resize(size, Image.Resampling.BOX if ratio < 1 else Image.Resampling.BICUBIC)
+    pixels = np.asarray(work)
+    width = _stroke_width(pixels > pixels.max() / 2)
+    if width < THIN_PEN:
+        k = int(np.clip(round(TARGET_PEN - width), 3, 11)) | 1  # odd MaxFilter size: the pen becomes ~TARGET_PEN
+        work = work.filter(ImageFilter.MaxFilter(k))
+    ratio = DIGIT_BOX / WORK_BOX
+    final = work.resize((max(1, round(work.width * ratio)), max(1, round(work.height * ratio))), Image.Resampling.BOX)
+    digit = np.asarray(final, dtype=np.float32)
+    return digit / max(float(digit.max()), 1.0)
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels: area over half the boundary length."""
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    padded = np.pad(mask, 1)
+    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:] & mask
+    boundary = area - int(interior.sum())
+    return 2 * area / max(boundary, 1)
+
+
+def _centre_in_frame(digit: np.ndarray) -> np.ndarray:
+    """Paste into 28x28 so the centre of mass lands where MNIST's does, at (14, 14)."""
+    h, w = digit.shape
+    mass = digit.sum()
+    cy = float((digit.sum(1) * np.arange(h)).sum() / mass)
+    cx = float((digit.sum(0) * np.arange(w)).sum() / mass)
+    top = int(np.clip(round(MNIST_SIZE / 2 - cy), 0, MNIST_SIZE - h))
+    left = int(np.clip(round(MNIST_SIZE / 2 - cx), 0, MNIST_SIZE - w))
+    frame = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
+    frame[top:top + h, left:left + w] = digit
+    return np.round(frame * 255).astype(np.uint8)

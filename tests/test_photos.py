@@ -1,0 +1,182 @@
+"""find_digit on photo-like pages these tests draw themselves: grid lines, a box around the
+digit, a shadow, a small digit far off-centre, a digit touching a line, a meter's window.
+
+Each case puts a known digit at a known place and checks that the digit found is that one
+(the same picture as the clean digit gives) and that its box is where the digit was put.
+"""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import fonts
+import generate_test_digits as gen
+from preprocess import find_digit, mnist_like
+
+
+@pytest.fixture(scope="module")
+def font():
+    return fonts.load_font(fonts.resolve_font("DejaVuSans"))
+
+
+def glyph(font, digit, size):
+    """White-on-black ink, 0-1, of a digit filling about 60% of a size x size square."""
+    return np.asarray(gen.render_digit(digit, font, size), dtype=np.float32) / 255
+
+
+def similarity(a, b):
+    return np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1]
+
+
+def ink_bounds(ink, top, left):
+    rows, cols = np.flatnonzero(ink.max(1) > 0.3), np.flatnonzero(ink.max(0) > 0.3)
+    return left + cols[0], top + rows[0], left + cols[-1] + 1, top + rows[-1] + 1
+
+
+def overlap(a, b):
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def paper(height, width, level=0.85, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.full((height, width), level, np.float32) + rng.normal(0, 0.015, (height, width)).astype(np.float32)
+
+
+def put(page, ink, top, left, strength=0.7):
+    page[top:top + ink.shape[0], left:left + ink.shape[1]] -= strength * ink
+    return ink_bounds(ink, top, left)
+
+
+def assert_reads(page, font, digit, bounds, min_similarity=0.85):
+    found = find_digit(np.clip(page, 0, 1))
+    assert found is not None, "no digit found"
+    reference = mnist_like(glyph(font, digit, 64))
+    assert similarity(found.image, reference) > min_similarity
+    assert overlap(found.box, bounds) > 0.7, (found.box, bounds)
+
+
+@pytest.mark.parametrize("digit", [1, 4, 7])
+def test_squared_paper_grid_is_not_ink(font, digit):
+    page = paper(400, 400)
+    page[::25, :] -= 0.35  # the printed grid of squared paper, every 25 pixels
+    page[:, ::25] -= 0.35
+    bounds = put(page, glyph(font, digit, 120), 130, 150)
+    assert_reads(page, font, digit, bounds)
+
+
+@pytest.mark.parametrize("digit", [2, 5, 8])
+def test_box_around_the_digit_is_dropped(font, digit):
+    page = paper(200, 200)
+    page[20:24, 20:180] = page[176:180, 20:180] = 0.1  # a form's printed box, darker than the pen
+    page[20:180, 20:24] = page[20:180, 176:180] = 0.1
+    bounds = put(page, glyph(font, digit, 120), 40, 40)
+    assert_reads(page, font, digit, bounds)
+
+
+def test_sudoku_cell_with_borders_at_the_edges(font):
+    cell = paper(128, 128)
+    cell[:5, :] = cell[:, :4] = 0.15  # thick lines of the grid, cut through by the crop
+    cell[-2:, :] = 0.3
+    bounds = put(cell, glyph(font, 6, 100), 14, 14, strength=0.75)
+    assert_reads(cell, font, 6, bounds)
+
+
+def test_shadow_across_the_page(font):
+    page = paper(480, 640)
+    page *= np.linspace(0.35, 1.0, 640, dtype=np.float32)[None, :]  # a hand's shadow darkens the left
+    ink = glyph(font, 3, 100)
+    page[200:300, 150:250] *= 1 - 0.7 * ink  # ink darkens what light falls on it
+    assert_reads(page, font, 3, ink_bounds(ink, 200, 150))
+
+
+def test_small_digit_far_off_centre_in_a_large_photo(font):
+    page = paper(1500, 2000, level=0.75)
+    page[1400:1500, :] = 0.35  # the table beneath the sheet, along one edge
+    bounds = put(page, glyph(font, 9, 80), 150, 1700)  # about 50 pixels tall in a 2000-pixel photo
+    assert_reads(page, font, 9, bounds)
+
+
+def test_digit_touching_a_ruled_line(font):
+    page = paper(300, 300)
+    ink = glyph(font, 7, 150)
+    bounds = put(page, ink, 60, 75)
+    line = bounds[3] - 2  # the line runs through the foot of the 7
+    page[line:line + 3, :] -= 0.5
+    assert_reads(page, font, 7, bounds, min_similarity=0.8)
+
+
+def test_light_digit_in_a_dark_meter_window_with_a_light_frame(font):
+    window = np.full((120, 80), 0.15, np.float32)  # a dark drum...
+    window[:, :6] = window[:, -6:] = 0.9  # ...between the light edges of its window
+    ink = glyph(font, 2, 90)[:, 15:75]
+    window[15:105, 10:70] += 0.75 * ink
+    assert_reads(window, font, 2, ink_bounds(ink, 15, 10))
+
+
+def test_broken_pencil_stroke_is_one_digit(font):
+    page = paper(240, 240)
+    ink = glyph(font, 4, 160)
+    ink[75:79, :] = 0  # the pencil skipped across the whole digit
+    bounds = put(page, ink, 40, 40)
+    assert_reads(page, font, 4, bounds, min_similarity=0.8)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: paper(600, 800),  # blank paper with grain
+    lambda: paper(600, 800) * np.linspace(0.5, 1, 800, dtype=np.float32)[None, :],  # blank, in shadow
+    lambda: np.where(np.arange(400)[:, None] % 25 == 0, 0.5, paper(400, 400)),  # an empty grid
+], ids=["paper", "shadowed-paper", "empty-grid"])
+def test_blank_pages_still_hold_no_digit(make):
+    assert find_digit(np.clip(make(), 0, 1).astype(np.float32)) is None
+
+
+def test_box_is_in_the_photo_pixels_when_a_large_jpeg_is_read_reduced(font, tmp_path):
+    page = paper(3000, 4000)
+    bounds = put(page, glyph(font, 5, 600), 1200, 2500)
+    Image.fromarray(np.round(np.clip(page, 0, 1) * 255).astype(np.uint8)).save(tmp_path / "photo.jpg", quality=90)
+    found = find_digit(tmp_path / "photo.jpg")
+    assert overlap(found.box, bounds) > 0.8, (found.box, bounds)
+
+
+def test_report_preview_marks_the_box_that_was_read(font):
+    from preprocess import examine, preview_with_box
+
+    page = paper(300, 400)
+    bounds = put(page, glyph(font, 3, 90), 180, 280)
+    page = np.clip(page, 0, 1)
+    found = find_digit(page)
+    preview = preview_with_box(page, found.box, side=96)
+    assert preview.shape == (72, 96, 3)
+    green = (preview[..., 1] > 150) & (preview[..., 0] < 100)
+    rows, cols = np.flatnonzero(green.any(1)), np.flatnonzero(green.any(0))
+    scale = 96 / 400
+    assert abs(cols[0] - bounds[0] * scale) <= 3 and abs(rows[0] - bounds[1] * scale) <= 3
+    assert abs(cols[-1] - bounds[2] * scale) <= 3 and abs(rows[-1] - bounds[3] * scale) <= 3
+    digit, shown, error = examine(page, preview=True)
+    assert error is None and digit.box == found.box and np.array_equal(shown, preview)
+
+
+def test_pillow_warnings_about_a_corrupt_exif_block_stay_quiet(tmp_path, font):
+    import struct
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    page = np.clip(paper(64, 64), 0, 1)
+    put(page, glyph(font, 1, 60)[2:62, 2:62], 2, 2)
+    Image.fromarray(np.round(np.clip(page, 0, 1) * 255).astype(np.uint8)).save(tmp_path / "clean.jpg")
+    data = (tmp_path / "clean.jpg").read_bytes()
+    payload = b"Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\xff" + b"\x00" * 10  # an IFD that ends early
+    (tmp_path / "bad_exif.jpg").write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:])
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys, warnings; warnings.simplefilter('always'); sys.path.insert(0, sys.argv[1]); "
+            "from preprocess import find_digit; print(find_digit(sys.argv[2]) is not None)")
+    done = subprocess.run([sys.executable, "-c", code, str(root), str(tmp_path / "bad_exif.jpg")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "True"
+    assert done.stderr == ""  # with warnings forced on, still nothing reaches the terminal

@@ -18,7 +18,6 @@ import contextlib
 import io
 import itertools
 import json
-import multiprocessing
 import os
 import re
 import sys
@@ -42,7 +41,7 @@ from model import (
     pick_device,
     to_model_input,
 )
-from preprocess import Examined, ImageInput, examine_job, mnist_like, quiet_worker
+from preprocess import Examined, ImageInput, examine_job, forked_pool, mnist_like
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm"}
 DEFAULT_FOLDER = Path("test_digits")
@@ -161,18 +160,14 @@ class Predictor:
 
 @contextlib.contextmanager
 def _preparing_pool(jobs: int, workers: int | None):
-    """Forked worker processes for finding digits, or None where they would not pay (few
-    images, one core) or cannot be had cheaply (no fork: a spawned worker would import torch).
-    OpenCV is held to one thread from here on: the processes are the parallelism, and a
-    thread pool that OpenCV had started would not survive the fork."""
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    if workers < 2 or jobs < 64 or "fork" not in multiprocessing.get_all_start_methods():
+    """Worker processes for finding digits, or None where they would not pay (few images,
+    one core) or cannot be forked."""
+    workers = min(workers if workers is not None else (os.cpu_count() or 1), jobs // 32)
+    pool = forked_pool(workers)
+    if pool is None:
         yield None
         return
-    import cv2
-
-    cv2.setNumThreads(1)
-    with multiprocessing.get_context("fork").Pool(min(workers, jobs // 32), initializer=quiet_worker) as pool:
+    with pool:
         yield pool
 
 

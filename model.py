@@ -144,20 +144,48 @@ def missing_data_message(data_dir: Path) -> str:
 def load_mnist(data_dir: Path, train: bool, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST as compact tensors: uint8 images (N, 28, 28) and int64 labels (N,).
 
-    torchvision reads the IDX files (and downloads them when absent); we keep only its
-    tensors, so no per-sample PIL work happens later.
+    Files already in ``<data_dir>/MNIST/raw/`` (plain or .gz) are read straight from their
+    IDX bytes; only when they are absent does torchvision come in, to download them (it is
+    slow to import, and the step from the files to tensors needs none of it).
     """
-    from torchvision.datasets import (
-        MNIST,  # torchvision is slow to import; only data users pay
-    )
-
     data_dir = Path(data_dir)
+    raw = data_dir / "MNIST" / "raw"
+    prefix = "train" if train else "t10k"
+    images, labels = raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
+    if all(p.is_file() or p.with_name(p.name + ".gz").is_file() for p in (images, labels)):
+        data, targets = _read_idx(images), _read_idx(labels)
+        if data.dim() != 3 or targets.dim() != 1 or len(data) != len(targets):
+            raise DataUnavailableError(f"{images} and {labels} do not hold matching MNIST images and labels")
+        return data, targets.long()
+    from torchvision.datasets import MNIST
+
     try:
-        _unpack_gzipped(data_dir / "MNIST" / "raw")
+        _unpack_gzipped(raw)
         dataset = MNIST(str(data_dir), train=train, download=download)
     except Exception as exc:  # URLError, socket errors, RuntimeError "Dataset not found", ...
         raise DataUnavailableError(missing_data_message(data_dir)) from exc
     return dataset.data, dataset.targets
+
+
+def _read_idx(path: Path) -> torch.Tensor:
+    """An IDX file of unsigned bytes (MNIST's format), plain or gzipped, as a uint8 tensor."""
+    packed = path.with_name(path.name + ".gz")
+    try:
+        data = path.read_bytes() if path.is_file() else gzip.decompress(packed.read_bytes())
+    except (OSError, EOFError) as exc:
+        raise DataUnavailableError(f"cannot read {path if path.is_file() else packed}: {exc}") from None
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
+        raise DataUnavailableError(f"{path} is not an MNIST IDX file of bytes; replace it with the original")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    body = memoryview(data)[4 + 4 * ndim:]
+    expected = 1
+    for d in dims:
+        expected *= d
+    if len(body) != expected:
+        raise DataUnavailableError(f"{path} is truncated or damaged ({len(body)} bytes of data, "
+                                   f"{expected} expected); replace it with the original")
+    return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(dims)
 
 
 def _unpack_gzipped(raw: Path) -> None:

@@ -14,6 +14,9 @@ inference path included. The image work is OpenCV's (its headless build).
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,10 +205,18 @@ def examine_job(job: tuple[ImageInput, bool]) -> Examined:
     return examine(*job)
 
 
-def quiet_worker() -> None:
-    """A pool worker's set-up: Ctrl-C is left to the parent, which stops the pool."""
-    import signal
+def forked_pool(processes: int):
+    """A pool of ``processes`` forked workers for image work, or None where forking is not
+    safe (macOS, Windows: a spawned worker would re-import the caller, torch and all).
+    OpenCV is held to one thread from here on: the processes are the parallelism, and a
+    thread pool that OpenCV had started would not survive the fork. Ctrl-C is the parent's."""
+    if processes < 2 or not sys.platform.startswith("linux"):
+        return None
+    cv2.setNumThreads(1)
+    return multiprocessing.get_context("fork").Pool(processes, initializer=_ignore_interrupts)
 
+
+def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

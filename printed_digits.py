@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from fonts import PRINTED_FONTS, draw_glyph, load_font, resolve_font
-from preprocess import find_digit
+from preprocess import find_digit, forked_pool
 
 # The segments each digit lights, in the usual lettering: a top, b upper right, c lower
 # right, d bottom, e lower left, f upper left, g middle. Common alternative forms second.
@@ -26,18 +26,35 @@ SEGMENTS = {
 }
 
 
-def printed_digits(per_font: int, seed: int, fonts: Sequence[str] = PRINTED_FONTS) -> tuple[np.ndarray, np.ndarray]:
+def printed_digits(per_font: int, seed: int, fonts: Sequence[str] = PRINTED_FONTS,
+                   workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """For every digit in every font, ``per_font`` plain glyphs (slightly rotated, some drawn
     heavier) and ``per_font`` meter scenes, in turn the glyph in a meter's window and a
-    7-segment display in one: uint8 (N, 28, 28), MNIST-like, and int64 labels (N,)."""
+    7-segment display in one: uint8 (N, 28, 28), MNIST-like, and int64 labels (N,).
+
+    Each font has its own seeded random stream, so ``workers`` processes (one font each at a
+    time) draw exactly what one would."""
+    jobs = [(name, per_font, (seed, index)) for index, name in enumerate(fonts)]
+    pool = forked_pool(min(workers, len(jobs)))
+    if pool is None:
+        parts = [_font_digits(job) for job in jobs]
+    else:
+        with pool:
+            parts = pool.map(_font_digits, jobs)
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    return images, labels
+
+
+def _font_digits(job: tuple[str, int, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    name, per_font, seed = job
     rng = np.random.default_rng(seed)
+    font = load_font(resolve_font(name), size=48)  # plenty for a 20-pixel digit, and quick
     images, labels = [], []
-    for name in fonts:
-        font = load_font(resolve_font(name), size=48)  # plenty for a 20-pixel digit, and quick
-        for digit in range(10):
-            for k in range(2 * per_font):  # per_font plain glyphs, then as many meter scenes
-                images.append(_scene_digit(digit, font, 0 if k < per_font else 1 + k % 2, rng))
-                labels.append(digit)
+    for digit in range(10):
+        for k in range(2 * per_font):  # per_font plain glyphs, then as many meter scenes
+            images.append(_scene_digit(digit, font, 0 if k < per_font else 1 + k % 2, rng))
+            labels.append(digit)
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 import time
@@ -59,15 +60,18 @@ def positive_float(text: str) -> float:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train LeNet-5 on MNIST.")
     parser.add_argument("--epochs", type=positive_int, default=10, help="passes over the training set (default: 10)")
-    parser.add_argument("--batch-size", type=positive_int, default=128, help="mini-batch size (default: 128)")
-    parser.add_argument("--lr", type=positive_float, default=4e-3,
-                        help="peak learning rate of the one-cycle schedule (default: 0.004)")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="mini-batch size (default: 256)")
+    parser.add_argument("--lr", type=positive_float, default=6e-3,
+                        help="peak learning rate of the one-cycle schedule (default: 0.006)")
     parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay (default: 0.05)")
     parser.add_argument("--label-smoothing", type=float, default=0.1,
                         help="share of each target spread over the other classes (default: 0.1)")
     parser.add_argument("--seed", type=int, default=1, help="seed for the split, shuffling, augmentation and init (default: 1)")
     parser.add_argument("--val-size", type=positive_int, default=5000,
                         help="training images held out to choose the best epoch (default: 5000)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="arithmetic of the training steps: bf16 (weights stay fp32) is about 1.4x faster "
+                             "where the hardware has it; auto takes it there, else fp32 (default: auto)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                         help="where to train; auto picks CUDA, then MPS, then CPU (default: auto)")
     parser.add_argument("--data-dir", type=Path, default=None,
@@ -94,6 +98,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.data_dir is None:
         args.data_dir = default_data_dir()
     return args
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 arithmetic runs in hardware here (a CPU with AVX512-BF16 or AMX, a CUDA
+    GPU from Ampere on); elsewhere autocast would emulate it, slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
 
 
 def last_checkpoint_path(output: Path) -> Path:
@@ -186,8 +200,9 @@ def train_one_epoch(model, images, labels, optimizer, scheduler, args, stats, ep
         if args.augment:
             x = random_affine(x, generator)
         y = labels[idx]
-        logits = model(x.contiguous(memory_format=torch.channels_last))
-        loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            logits = model(x.contiguous(memory_format=torch.channels_last))
+            loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -285,7 +300,13 @@ def run(args: argparse.Namespace) -> int:
         for key in ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "seed", "val_size",
                     "printed_digits", "augment"):
             setattr(args, key, saved[key])  # the run continues as it was set up
+        args.precision = saved.get("precision", "fp32")  # runs from before --precision were fp32
     device = pick_device(args.device)
+    if args.precision == "bf16" and not native_bf16(device):
+        raise ValueError(f"--precision bf16 was asked for, but {device.type} here has no bf16 arithmetic; "
+                         "use --precision auto or fp32")
+    args.bf16 = args.precision == "bf16" or (args.precision == "auto" and native_bf16(device))
+    args.precision = "bf16" if args.bf16 else "fp32"  # as decided, for the checkpoint and --resume
     torch.manual_seed(args.seed)
     print(f"Device: {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
 
@@ -298,7 +319,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"MNIST: {len(train_x)} training, {len(val_x)} validation, {len(test_images)} test images "
           f"(mean {stats['mean']:.4f}, std {stats['std']:.4f})")
     if args.printed_digits:  # training only: validation and test stay pure MNIST
-        printed_x, printed_y = map(torch.from_numpy, printed_digits(args.printed_digits, args.seed))
+        printed_x, printed_y = map(torch.from_numpy, printed_digits(args.printed_digits, args.seed,
+                                                                  workers=os.cpu_count() or 1))
         train_x, train_y = torch.cat([train_x, printed_x]), torch.cat([train_y, printed_y])
         print(f"Printed digits: {len(printed_x)} ({len(PRINTED_FONTS)} fonts x 10 digits x {args.printed_digits} "
               f"glyphs and {args.printed_digits} meter scenes) added to training")
@@ -321,7 +343,8 @@ def run(args: argparse.Namespace) -> int:
         first_epoch = resume.meta["epoch"] + 1
         print(f"Resuming {args.resume} after epoch {resume.meta['epoch']} (best so far: epoch {best_epoch}, "
               f"{best_val:.2%})")
-    print(f"LeNet-5, {count_parameters(model):,} parameters; AdamW, one-cycle lr up to {args.lr:g}, "
+    print(f"LeNet-5, {count_parameters(model):,} parameters; {'bf16' if args.bf16 else 'fp32'}; "
+          f"AdamW, one-cycle lr up to {args.lr:g}, "
           f"batch {args.batch_size}, {args.epochs} epochs, augmentation {'on' if args.augment else 'off'}")
 
     run_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}

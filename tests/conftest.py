@@ -89,12 +89,12 @@ def real_mnist_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def real_model(real_mnist_dir, tmp_path_factory) -> Path:
-    """A LeNet-5 trained briefly (4 epochs, about 25 s) on real MNIST by train.py itself."""
+    """A LeNet-5 trained briefly (6 epochs, about 25 s) on real MNIST by train.py itself."""
     import train
 
     out = tmp_path_factory.mktemp("real_model")
     code = train.main(["--data-dir", str(real_mnist_dir), "--output", str(out / "lenet5_model.pth"),
-                       "--plot", str(out / "training_results.png"), "--epochs", "4", "--device", "cpu"])
+                       "--plot", str(out / "training_results.png"), "--epochs", "6", "--device", "cpu"])
     assert code == 0
     return out / "lenet5_model.pth"
 

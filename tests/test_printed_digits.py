@@ -38,3 +38,12 @@ def test_printed_digits_mix_all_three_scenes_and_stay_balanced():
     images, labels = pd.printed_digits(3, seed=0, fonts=("DejaVuSans",))
     assert images.shape == (60, 28, 28) and np.bincount(labels).tolist() == [6] * 10
     assert all(image.max() == 255 for image in images)
+
+
+def test_workers_draw_exactly_what_one_process_draws():
+    fonts = ("DejaVuSans", "DejaVuSerif-Bold", "cmr10")
+    alone = pd.printed_digits(1, seed=4, fonts=fonts, workers=1)
+    pooled = pd.printed_digits(1, seed=4, fonts=fonts, workers=2)
+    assert np.array_equal(alone[0], pooled[0]) and np.array_equal(alone[1], pooled[1])
+    other = pd.printed_digits(1, seed=5, fonts=fonts, workers=2)
+    assert not np.array_equal(alone[0], other[0])

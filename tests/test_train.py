@@ -181,3 +181,14 @@ def test_real_mnist_brief_training_is_accurate(real_model):
     meta = load_checkpoint(real_model).meta
     assert meta["test_accuracy"] >= 0.99, meta  # 99.14% here; the textbook loop needs 10 epochs for 98.9%
     assert 0.12 < meta["mean"] < 0.14 and 0.30 < meta["std"] < 0.32  # measured from the training split
+
+
+def test_bf16_where_the_hardware_lacks_it_is_one_clear_error(tiny_mnist, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "native_bf16", lambda device: False)
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--precision", "bf16")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no bf16 arithmetic" in err and "--precision auto or fp32" in err
+    assert not (tmp_path / "model.pth").exists()
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "1")) == 0  # auto falls back to fp32
+    meta = load_checkpoint(tmp_path / "model.pth").meta
+    assert meta["args"]["precision"] == "fp32"

@@ -192,3 +192,16 @@ def test_bf16_where_the_hardware_lacks_it_is_one_clear_error(tiny_mnist, tmp_pat
     assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "1")) == 0  # auto falls back to fp32
     meta = load_checkpoint(tmp_path / "model.pth").meta
     assert meta["args"]["precision"] == "fp32"
+
+
+def test_truncated_mnist_file_is_one_clear_error(tiny_mnist, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_mnist, data)
+    images = data / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])
+    assert train.main(tiny_train_args(data, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "truncated or damaged" in err and "train-images-idx3-ubyte" in err
+    assert not (tmp_path / "model.pth").exists()

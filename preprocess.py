@@ -241,19 +241,12 @@ def preview_with_box(image: ImageInput, box: tuple[int, int, int, int] | None, s
 # --------------------------------------------------------------------------- finding the digit
 
 
-@dataclass
-class _Candidate:
-    score: float
-    ink: np.ndarray  # white-on-black ink, 0-1, cropped to the digit's box
-    box: tuple[int, int, int, int]  # in work-image pixels
-
-
 def locate_ink(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
     """The digit's ink (white on black, 0-1, cropped to it) and its box in ``gray``'s pixels.
 
-    Both polarities are tried, dark ink on light paper and light digits on a dark ground: the
-    one whose best digit-like group of pieces scores higher wins. The image's border votes
-    too, since the paper usually reaches the edge.
+    The image is searched at WORK_SIDE pixels at most (tiny ones enlarged to MIN_SIDE), in
+    the polarity its brightness says: dark ink on light paper, or light digits on a dark
+    ground.
     """
     h, w = gray.shape
     scale = min(WORK_SIDE / max(h, w), 1.0)
@@ -264,13 +257,13 @@ def locate_ink(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]
     work = cv2.resize(gray, size, interpolation=interpolation) if scale != 1 else gray
     work = np.clip(work, 0, 1, dtype=np.float32)  # cubic enlargement overshoots at edges
     dark_ink = _ink_is_dark(work)
-    best = _best_digit(work if dark_ink else 1 - work, enlarged=scale if scale > 1 else 0.0)
-    if best is None:
+    found = _best_digit(work if dark_ink else 1 - work, enlarged=scale if scale > 1 else 0.0)
+    if found is None:
         return None
-    left, top, right, bottom = best.box
+    ink, (left, top, right, bottom) = found
     box = (int(np.floor(left / scale)), int(np.floor(top / scale)),
            min(w, int(np.ceil(right / scale))), min(h, int(np.ceil(bottom / scale))))
-    return best.ink, box
+    return ink, box
 
 
 def _ink_is_dark(gray: np.ndarray) -> bool:
@@ -355,8 +348,9 @@ def _pieces(mask: np.ndarray, bridge: int) -> tuple[int, np.ndarray, np.ndarray,
     return count, labels, stats, centroids
 
 
-def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> _Candidate | None:
-    """The most digit-like group of ink pieces for dark ink on ``paper``. A small image,
+def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """The ink of the most digit-like group of pieces for dark ink on ``paper``, cropped to
+    it, white on black, and its box in ``paper``'s pixels. A small image,
     ``enlarged`` by that factor for the search, is a tight crop: a digit's own bar may span
     most of it, so only lines that cross all of it are taken for ruled lines, and a stroke's
     soft edge is a whole pixel of the original wide."""
@@ -424,7 +418,7 @@ def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> _Candidate | None:
     rows, cols = np.flatnonzero(crop.max(1) > 0.2), np.flatnonzero(crop.max(0) > 0.2)  # not the faint fringe
     crop = crop[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     left, top, right, bottom = left + cols[0], top + rows[0], left + cols[-1] + 1, top + rows[-1] + 1
-    return _Candidate(float(sum(scores[i] for i in members)), crop, (left, top, right, bottom))
+    return crop, (left, top, right, bottom)
 
 
 def _sides(stat: np.ndarray, size: tuple[int, int]) -> set[str]:

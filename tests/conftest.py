@@ -108,3 +108,12 @@ def tiny_model(tiny_mnist, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_model")
     assert train.main(tiny_train_args(tiny_mnist, out, "--epochs", "3")) == 0
     return out / "model.pth"
+
+
+@pytest.fixture()
+def digits_dir(tmp_path):
+    """generate_test_digits.py's default ten digits, in a test_digits/ folder of their own."""
+    import generate_test_digits as gen
+
+    assert gen.main(["--output-dir", str(tmp_path / "test_digits")]) == 0
+    return tmp_path / "test_digits"

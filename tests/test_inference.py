@@ -6,15 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-import generate_test_digits as gen
 import inference
 from model import LeNet5, load_mnist
-
-
-@pytest.fixture()
-def digits_dir(tmp_path):
-    assert gen.main(["--output-dir", str(tmp_path / "test_digits")]) == 0
-    return tmp_path / "test_digits"
 
 
 def run_json(capsys, *argv):

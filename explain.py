@@ -43,10 +43,12 @@ IG_STEPS = 64
 
 
 def feature_maps(model: LeNet5, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The activations after each convolution's ReLU: (N, 6, 32, 32) and (N, 16, 12, 12)."""
+    """The activations after each convolution (its ReLU, found by type, not by place):
+    (N, 6, 32, 32) and (N, 16, 12, 12)."""
     maps = []
-    hooks = [model.features[i].register_forward_hook(lambda m, inp, out: maps.append(out.detach().clone()))
-             for i in (1, 4)]
+    activations = [m for m in model.features if isinstance(m, (torch.nn.ReLU, torch.nn.Tanh))][:2]
+    hooks = [layer.register_forward_hook(lambda m, inp, out: maps.append(out.detach().clone()))
+             for layer in activations]
     try:
         with torch.no_grad():
             model(x)

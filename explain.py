@@ -290,8 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         for file in files:
             digit, preview, error = examine(file, preview=True)
             if digit is None:
-                print(f"{file}: {error or 'no digit found: the image is blank or has almost no contrast'}",
-                      file=sys.stderr)
+                print(f"{file}: {error}", file=sys.stderr)
                 problems += 1
                 continue
             out = args.output / f"{file.stem}_explained.png"

@@ -128,7 +128,8 @@ class Predictor:
         inputs = list(inputs)
         labels = list(labels) if labels is not None else [None] * len(inputs)
         jobs = [(item, previews) for item in inputs]
-        with _preparing_pool(len(jobs), workers) as pool:
+        workers = min(workers if workers is not None else (os.cpu_count() or 1), len(jobs) // 32)  # 32 a chunk
+        with forked_pool(workers) or contextlib.nullcontext() as pool:
             examined = pool.imap(examine_job, jobs, chunksize=32) if pool else map(examine_job, jobs)
             prepared = map(self._prepare, inputs, labels, examined)
             results: list[Prediction] = []
@@ -151,24 +152,9 @@ class Predictor:
         if label is None and is_path:
             label = label_from_path(Path(item))
         digit, preview, error = found
-        if error is None and digit is None:
-            error = "no digit found: the image is blank or has almost no contrast"
         if digit is None:
             return Prediction(source, label, error=error, preview=preview)
         return Prediction(source, label, image=digit.image, box=digit.box, preview=preview)
-
-
-@contextlib.contextmanager
-def _preparing_pool(jobs: int, workers: int | None):
-    """Worker processes for finding digits, or None where they would not pay (few images,
-    one core) or cannot be forked."""
-    workers = min(workers if workers is not None else (os.cpu_count() or 1), jobs // 32)
-    pool = forked_pool(workers)
-    if pool is None:
-        yield None
-        return
-    with pool:
-        yield pool
 
 
 # --------------------------------------------------------------------------- command line

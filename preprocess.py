@@ -34,6 +34,7 @@ MIN_SIDE = 64  # smaller images are enlarged to this for the search, so morpholo
 WORK_BOX = 4 * DIGIT_BOX  # stroke width is judged and adjusted at 4x the final resolution
 THIN_PEN, TARGET_PEN = 9, 12  # stroke widths at WORK_BOX scale; MNIST's pen is about 12
 MIN_CONTRAST = 0.2  # a digit's ink differs from its paper by at least this much (0-1 scale)
+NO_DIGIT = "no digit found: the image is blank or has almost no contrast"
 
 ImageInput = Union[str, Path, Image.Image, np.ndarray]  # what mnist_like and the Predictor take
 
@@ -188,14 +189,16 @@ Examined = tuple[Digit | None, np.ndarray | None, str | None]  # the digit, a pr
 
 
 def examine(image: ImageInput, preview: bool = False) -> Examined:
-    """``find_digit`` for a tool that reads many inputs: a file that cannot be read is an
-    error message rather than an exception, and with ``preview`` a small picture of the
-    input with the digit's box drawn comes along (for inference.py's report)."""
+    """``find_digit`` for a tool that reads many inputs: a file that cannot be read, or that
+    holds no digit, is an error message rather than an exception or None, and with
+    ``preview`` a small picture of the input with the digit's box drawn comes along (for
+    inference.py's report)."""
     try:
         if isinstance(image, (str, Path)):
             image = read_image(Path(image), longest=2 * WORK_SIDE)
         found = find_digit(image)
-        return found, preview_with_box(image, found.box if found else None) if preview else None, None
+        shown = preview_with_box(image, found.box if found else None) if preview else None
+        return found, shown, None if found else NO_DIGIT
     except ImageReadError as exc:
         return None, None, str(exc)
 

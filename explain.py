@@ -21,13 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from artifacts import DEFAULT_CHECKPOINT, atomic_write
 from model import (
-    DEFAULT_CHECKPOINT,
     NUM_CLASSES,
     CheckpointError,
     DataUnavailableError,
     LeNet5,
-    atomic_write,
     default_data_dir,
     load_mnist,
     load_model,
@@ -167,8 +166,9 @@ def explain_image(model: LeNet5, mean: float, std: float, source: str, preview: 
 
 def draw_filters(model: LeNet5, path: Path) -> None:
     """The 6 5x5 filters of conv1 and the 16x6 5x5 filters of conv2, red positive, blue negative."""
-    conv1 = model.features[0].weight.detach()[:, 0]  # (6, 5, 5)
-    conv2 = model.features[3].weight.detach()  # (16, 6, 5, 5)
+    first, second = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
+    conv1 = first.weight.detach()[:, 0]  # (6, 5, 5)
+    conv2 = second.weight.detach()  # (16, 6, 5, 5)
     fig = _figure(11, 6.5)
     left, right = fig.subfigures(1, 2, width_ratios=[1, 3])
     axes = left.subplots(6, 1)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from artifacts import OVERVIEW_NAME, atomic_write
 from fonts import (
     PRINTED_FONTS,
     RENDER_PX,
@@ -30,7 +31,6 @@ from fonts import (
     matplotlib_font_dir,
     resolve_font,
 )
-from model import OVERVIEW_NAME, atomic_write
 
 DEFAULT_FONT = "DejaVuSans-Bold"
 DIGIT_FILL = 20 / 32  # MNIST puts a 20-pixel digit in a 28-pixel frame, which LeNet pads to 32

@@ -28,13 +28,11 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from artifacts import DEFAULT_CHECKPOINT, OVERVIEW_NAME, atomic_write
 from model import (
-    DEFAULT_CHECKPOINT,
     NUM_CLASSES,
-    OVERVIEW_NAME,
     CheckpointError,
     DataUnavailableError,
-    atomic_write,
     default_data_dir,
     load_mnist,
     load_model,

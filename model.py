@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import gzip
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,6 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from artifacts import atomic_write
+
 INPUT_SIZE = 32  # LeNet-5 reads 32x32; MNIST digits are 28x28 and get a 2-pixel zero border
 MNIST_SIZE = 28
 NUM_CLASSES = 10
@@ -27,8 +28,6 @@ NUM_CLASSES = 10
 # checkpoint, and these stand in only for a bare state_dict that carries none.
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
-DEFAULT_CHECKPOINT = "lenet5_model.pth"
-OVERVIEW_NAME = "overview.png"  # generate_test_digits.py's contact sheet in test_digits/, not a digit
 DEFAULT_DATA_DIR = "data"
 DATA_DIR_ENV = "MNIST_DATA_DIR"
 MNIST_FILES = (
@@ -39,40 +38,81 @@ MNIST_FILES = (
 )
 
 
-class LeNet5(nn.Module):
-    """LeNet-5 with ReLU and max-pooling, the form most modern write-ups use."""
+ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "tanh": nn.Tanh}
+POOLINGS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
-    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+
+class LeNet5(nn.Module):
+    """LeNet-5. The defaults are the form most modern write-ups use (ReLU, max-pooling); the
+    options are the changes a learner tries first. ``options`` holds them as plain values:
+    they go into every checkpoint, so a checkpoint alone rebuilds the same network.
+
+    Batch norm goes after each convolution, before its activation; dropout before the two
+    hidden fully connected layers, as in AlexNet. Without either, the layer list (and so the
+    checkpoint's keys) is exactly that of checkpoints made before these options existed.
+    """
+
+    def __init__(self, activation: str = "relu", pooling: str = "max", batch_norm: bool = False,
+                 dropout: float = 0.0, num_classes: int = NUM_CLASSES) -> None:
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        if not isinstance(batch_norm, bool):
+            raise ValueError(f"batch_norm must be true or false, got {batch_norm!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a probability from 0 up to 1, got {dropout!r}")
+        self.options = {"activation": activation, "pooling": pooling, "batch_norm": batch_norm,
+                        "dropout": float(dropout)}
+        act, pool = ACTIVATIONS[activation], POOLINGS[pooling]
+
+        def conv_block(c_in: int, c_out: int, padding: int) -> list[nn.Module]:
+            conv = nn.Conv2d(c_in, c_out, kernel_size=5, padding=padding, bias=not batch_norm)
+            norm = [nn.BatchNorm2d(c_out)] if batch_norm else []  # its shift makes a conv bias redundant
+            return [conv, *norm, act(), pool(2)]
+
+        def hidden(n_in: int, n_out: int) -> list[nn.Module]:
+            return [*([nn.Dropout(dropout)] if dropout else []), nn.Linear(n_in, n_out), act()]
+
         self.features = nn.Sequential(
-            nn.Conv2d(1, 6, kernel_size=5, padding=2),  # 1x32x32 -> 6x32x32
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),  # -> 6x16x16
-            nn.Conv2d(6, 16, kernel_size=5),  # -> 16x12x12
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),  # -> 16x6x6
+            *conv_block(1, 6, padding=2),  # 1x32x32 -> 6x32x32 -> 6x16x16
+            *conv_block(6, 16, padding=0),  # -> 16x12x12 -> 16x6x6
         )
         self.classifier = nn.Sequential(
             nn.Flatten(),  # -> 576
-            nn.Linear(16 * 6 * 6, 120),
-            nn.ReLU(inplace=True),
-            nn.Linear(120, 84),
-            nn.ReLU(inplace=True),
+            *hidden(16 * 6 * 6, 120),
+            *hidden(120, 84),
             nn.Linear(84, num_classes),
         )
-        init_weights(self)
+        init_weights(self, activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
 
+    def describe(self) -> str:
+        """A short name for the variant, as run tables show it: 'relu/max', 'tanh/avg +BN'."""
+        return describe_options(self.options)
 
-def init_weights(model: nn.Module) -> None:
-    """He init keeps ReLU activations from shrinking layer by layer; the output layer has
-    no ReLU after it, so it gets Xavier. Biases start at zero."""
+
+def describe_options(options: Mapping[str, Any]) -> str:
+    text = f"{options.get('activation', 'relu')}/{options.get('pooling', 'max')}"
+    if options.get("batch_norm"):
+        text += " +BN"
+    if options.get("dropout"):
+        text += f" +dropout {options['dropout']:g}"
+    return text
+
+
+def init_weights(model: nn.Module, activation: str = "relu") -> None:
+    """He init keeps ReLU activations from shrinking layer by layer (for tanh, its own gain
+    in the same fan-in form); the output layer has no activation after it, so it gets
+    Xavier. Biases start at zero."""
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     for layer in layers[:-1]:
-        nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
-        nn.init.zeros_(layer.bias)
+        nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity=activation)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
     nn.init.xavier_uniform_(layers[-1].weight)
     nn.init.zeros_(layers[-1].bias)
 
@@ -219,28 +259,6 @@ class Checkpoint:
         return float(self.meta.get("std", MNIST_STD))
 
 
-def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)``, then rename over ``path``: readers see the old file or the new
-    one, never half of either, even if the process dies mid-write."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the usual mode
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_checkpoint(
     path: Path,
     model_state: Mapping[str, torch.Tensor],
@@ -291,12 +309,27 @@ def load_checkpoint(path: Path) -> Checkpoint:
         state, meta, extra = payload, {}, {}
     if not isinstance(state, dict) or not isinstance(meta, dict):
         raise CheckpointError(f"{path} is not a LeNet-5 checkpoint")
-    _check_state_shapes(path, state)
+    _check_state_shapes(path, state, meta)
     return Checkpoint(model_state=state, meta=meta, extra=extra)
 
 
-def _check_state_shapes(path: Path, state: Mapping[str, Any]) -> None:
-    expected = {k: tuple(v.shape) for k, v in LeNet5().state_dict().items()}
+def build_model(meta: Mapping[str, Any]) -> LeNet5:
+    """The network a checkpoint's meta describes; meta from before the options existed (or
+    none, for a bare state_dict) means the default network, which is what those files hold."""
+    options = meta.get("architecture") or {}
+    if not isinstance(options, dict):
+        raise ValueError(f"its architecture is {type(options).__name__}, not a set of options")
+    try:
+        return LeNet5(**options)
+    except TypeError as exc:  # an option this version does not have
+        raise ValueError(f"its architecture does not fit this LeNet5 ({exc})") from None
+
+
+def _check_state_shapes(path: Path, state: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
+    try:
+        expected = {k: tuple(v.shape) for k, v in build_model(meta).state_dict().items()}
+    except ValueError as exc:
+        raise CheckpointError(f"{path} is not a LeNet-5 checkpoint this version can build: {exc}") from None
     if set(state) != set(expected):
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
@@ -312,6 +345,6 @@ def _check_state_shapes(path: Path, state: Mapping[str, Any]) -> None:
 def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[LeNet5, Checkpoint]:
     """A ready-to-run LeNet5 (eval mode, on ``device``) and the checkpoint it came from."""
     checkpoint = load_checkpoint(path)
-    model = LeNet5()
+    model = build_model(checkpoint.meta)
     model.load_state_dict(checkpoint.model_state)
     return model.to(device).eval(), checkpoint

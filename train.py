@@ -11,6 +11,7 @@ the model, is where the classic tutorial loop spends most of its time.
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import signal
@@ -22,13 +23,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from artifacts import DEFAULT_CHECKPOINT, atomic_write
 from fonts import PRINTED_FONTS
 from model import (
-    DEFAULT_CHECKPOINT,
+    ACTIVATIONS,
+    POOLINGS,
     CheckpointError,
     DataUnavailableError,
     LeNet5,
-    atomic_write,
     count_parameters,
     default_data_dir,
     load_checkpoint,
@@ -39,8 +41,24 @@ from model import (
     to_model_input,
 )
 from printed_digits import printed_digits
+from runs import (
+    DEFAULT_RUNS_DIR,
+    PLOT_NAME,
+    WEIGHTS_NAME,
+    RunLog,
+    check_run_name,
+    default_run_name,
+)
 
 EXIT_INTERRUPTED = 130
+# Network and training choices that go together. lenet1998 is the paper's form as far as a
+# modern framework sensibly goes: no sparse C3 table, no RBF output layer, AdamW not SGD.
+PRESETS = {
+    "default": {"activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
+                "augment": True, "printed_digits": 5},
+    "lenet1998": {"activation": "tanh", "pooling": "avg", "batch_norm": False, "dropout": 0.0,
+                  "augment": False, "printed_digits": 0},
+}
 
 
 def positive_int(text: str) -> int:
@@ -82,13 +100,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="training curves image (default: training_results.png)")
     parser.add_argument("--resume", type=Path, default=None, metavar="PATH",
                         help="continue the run saved in PATH (the *_last.pth file written beside --output)")
-    parser.add_argument("--printed-digits", type=int, default=5, metavar="N",
+    parser.add_argument("--printed-digits", type=int, default=None, metavar="N",
                         help="mix N glyphs and N meter scenes (a window, a 7-segment display) of each digit "
                              "in each of 21 fonts into training, so printed digits are read too; "
-                             "0 for MNIST alone (default: 5)")
-    parser.add_argument("--no-augment", dest="augment", action="store_false",
-                        help="train on the images as they are (no random rotation, scale and shift)")
+                             "0 for MNIST alone (default: the preset's, 5 for default)")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                        help="random rotation, scale and shift of each training image "
+                             "(default: the preset's, on for default)")
+    variant = parser.add_argument_group("network variant (each flag overrides the preset's choice)")
+    variant.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                         help="default: ReLU, max-pooling, augmentation and printed digits; lenet1998: the "
+                              "1998 paper's form, tanh and average pooling on plain MNIST (default: default)")
+    variant.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None,
+                         help="after each convolution and hidden layer")
+    variant.add_argument("--pooling", choices=sorted(POOLINGS), default=None, help="2x2 subsampling after each conv")
+    variant.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
+                         help="batch normalisation after each convolution")
+    variant.add_argument("--dropout", type=float, default=None, metavar="P",
+                         help="dropout probability before the hidden fully connected layers (0: none)")
+    runs = parser.add_argument_group("run record")
+    runs.add_argument("--run-name", default=None, metavar="NAME",
+                      help="keep this run's history, plot, TensorBoard events and weights in RUNS_DIR/NAME "
+                           "(default: the date and time)")
+    runs.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR,
+                      help=f"where runs are kept (default: {DEFAULT_RUNS_DIR})")
     args = parser.parse_args(argv)
+    for key, value in PRESETS[args.preset].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if not 0 <= args.dropout < 1:
+        parser.error(f"--dropout must be from 0 up to 1, got {args.dropout}")
+    if args.run_name is not None:
+        try:
+            check_run_name(args.run_name)
+        except ValueError as exc:
+            parser.error(str(exc))
     if args.printed_digits < 0:
         parser.error(f"--printed-digits must be 0 or more, got {args.printed_digits}")
     if args.weight_decay < 0:
@@ -236,8 +282,9 @@ def evaluate(model, images, labels, stats, batch_size: int = 2000) -> tuple[Epoc
 # --------------------------------------------------------------------------- plot
 
 
-def plot_history(history: dict[str, list[float]], path: Path, title: str, label_smoothing: float = 0.0) -> None:
-    """Loss, accuracy and learning rate per epoch, side by side."""
+def plot_history(history: dict[str, list[float]], paths: list[Path], title: str, label_smoothing: float = 0.0) -> None:
+    """Loss, accuracy and learning rate per epoch, side by side, drawn once and written to
+    each of ``paths``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -268,7 +315,10 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str, label_
     ax_loss.legend()
     ax_acc.legend(loc="lower right")
     fig.suptitle(title, fontsize=14)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    for path in paths:
+        atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 # --------------------------------------------------------------------------- main
@@ -289,6 +339,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def describe_variant(model: LeNet5, args: argparse.Namespace) -> str:
+    """What sets this run apart, for run tables: the network's form and the training changes."""
+    parts = [model.describe()]
+    if not args.augment:
+        parts.append("no augmentation")
+    if not args.printed_digits:
+        parts.append("MNIST only")
+    return (f"{args.preset}: " if args.preset != "default" else "") + ", ".join(parts)
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     resume = None
@@ -301,6 +361,18 @@ def run(args: argparse.Namespace) -> int:
                     "printed_digits", "augment"):
             setattr(args, key, saved[key])  # the run continues as it was set up
         args.precision = saved.get("precision", "fp32")  # runs from before --precision were fp32
+        args.preset = saved.get("preset", "default")  # and before variants and run folders, default
+        architecture = resume.meta.get("architecture") or {}
+        for key in ("activation", "pooling", "batch_norm", "dropout"):
+            setattr(args, key, architecture.get(key, PRESETS["default"][key]))
+        args.run_name = saved.get("run_name") or args.run_name
+        args.runs_dir = Path(saved.get("runs_dir", args.runs_dir))
+    if args.run_name is None:
+        args.run_name = default_run_name(args.runs_dir)
+    run_dir = args.runs_dir / args.run_name
+    if resume is None and run_dir.exists():
+        raise ValueError(f"{run_dir} already exists; choose another --run-name (or continue a stopped run "
+                         "with --resume)")
     device = pick_device(args.device)
     if args.precision == "bf16" and not native_bf16(device):
         raise ValueError(f"--precision bf16 was asked for, but {device.type} here has no bf16 arithmetic; "
@@ -326,7 +398,8 @@ def run(args: argparse.Namespace) -> int:
               f"glyphs and {args.printed_digits} meter scenes) added to training")
     train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
 
-    model = LeNet5().to(device).to(memory_format=torch.channels_last)
+    model = LeNet5(activation=args.activation, pooling=args.pooling, batch_norm=args.batch_norm,
+                   dropout=args.dropout).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay,
                                   fused=device.type in ("cpu", "cuda"))  # one kernel for all parameters
     steps_per_epoch = math.ceil(len(train_x) / args.batch_size)
@@ -343,51 +416,67 @@ def run(args: argparse.Namespace) -> int:
         first_epoch = resume.meta["epoch"] + 1
         print(f"Resuming {args.resume} after epoch {resume.meta['epoch']} (best so far: epoch {best_epoch}, "
               f"{best_val:.2%})")
-    print(f"LeNet-5, {count_parameters(model):,} parameters; {'bf16' if args.bf16 else 'fp32'}; "
+    variant = describe_variant(model, args)
+    print(f"LeNet-5 ({variant}), {count_parameters(model):,} parameters; {'bf16' if args.bf16 else 'fp32'}; "
           f"AdamW, one-cycle lr up to {args.lr:g}, "
           f"batch {args.batch_size}, {args.epochs} epochs, augmentation {'on' if args.augment else 'off'}")
 
     run_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    meta = {"mean": stats["mean"], "std": stats["std"], "input_size": 32, "seed": args.seed, "args": run_args}
+    meta = {"mean": stats["mean"], "std": stats["std"], "input_size": 32, "seed": args.seed, "args": run_args,
+            "architecture": model.options, "variant": variant}
     last_path = last_checkpoint_path(args.output)
+    plots = [args.plot, run_dir / PLOT_NAME]
+    log = RunLog(run_dir, {"name": args.run_name, "variant": variant, "parameters": count_parameters(model),
+                           "architecture": model.options, "device": str(device), "settings": run_args},
+                 history if resume is not None else None)
+    print(f"Run: {run_dir} (history.json, TensorBoard: tensorboard --logdir {args.runs_dir})")
     interrupted = False
-    with StopFlag() as stop:
-        for epoch in range(first_epoch, args.epochs + 1):
-            epoch_start = time.perf_counter()
-            train_stats = train_one_epoch(model, train_x, train_y, optimizer, scheduler, args, stats, epoch, device, stop)
-            if train_stats is None:
-                interrupted = True
-                break
-            val_stats, _ = evaluate(model, val_x, val_y, stats)
-            seconds = time.perf_counter() - epoch_start
-            for key, value in (("train_loss", train_stats.loss), ("train_acc", train_stats.accuracy),
-                               ("val_loss", val_stats.loss), ("val_acc", val_stats.accuracy),
-                               ("lr", optimizer.param_groups[0]["lr"]), ("seconds", seconds)):
-                history[key].append(value)
-            improved = val_stats.accuracy > best_val
-            if improved:
-                best_val, best_epoch = val_stats.accuracy, epoch
-                save_checkpoint(args.output, model.state_dict(),
-                                {**meta, "epoch": epoch, "val_accuracy": best_val})
-            save_checkpoint(last_path, model.state_dict(),
-                            {**meta, "epoch": epoch, "val_accuracy": val_stats.accuracy,
-                             "best_val_accuracy": best_val, "best_epoch": best_epoch},
-                            extra={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                   "history": history})
-            print(f"epoch {epoch:2d}/{args.epochs}  train loss {train_stats.loss:.4f} acc {train_stats.accuracy:.2%}  "
-                  f"val loss {val_stats.loss:.4f} acc {val_stats.accuracy:.2%}  "
-                  f"lr {history['lr'][-1]:.2e}  {seconds:5.1f}s" + ("  * saved best" if improved else ""),
-                  flush=True)
-            if stop.requested:
-                interrupted = True
-                break
+    try:
+        with StopFlag() as stop:
+            for epoch in range(first_epoch, args.epochs + 1):
+                epoch_start = time.perf_counter()
+                train_stats = train_one_epoch(model, train_x, train_y, optimizer, scheduler, args, stats, epoch,
+                                              device, stop)
+                if train_stats is None:
+                    interrupted = True
+                    break
+                val_stats, _ = evaluate(model, val_x, val_y, stats)
+                record = {"train_loss": train_stats.loss, "train_acc": train_stats.accuracy,
+                          "val_loss": val_stats.loss, "val_acc": val_stats.accuracy,
+                          "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start}
+                for key, value in record.items():
+                    history[key].append(value)
+                improved = val_stats.accuracy > best_val
+                if improved:
+                    best_val, best_epoch = val_stats.accuracy, epoch
+                    save_checkpoint(args.output, model.state_dict(),
+                                    {**meta, "epoch": epoch, "val_accuracy": best_val})
+                save_checkpoint(last_path, model.state_dict(),
+                                {**meta, "epoch": epoch, "val_accuracy": val_stats.accuracy,
+                                 "best_val_accuracy": best_val, "best_epoch": best_epoch},
+                                extra={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                       "history": history})
+                log.add_epoch(epoch, record)
+                print(f"epoch {epoch:2d}/{args.epochs}  train loss {train_stats.loss:.4f} "
+                      f"acc {train_stats.accuracy:.2%}  val loss {val_stats.loss:.4f} acc {val_stats.accuracy:.2%}  "
+                      f"lr {record['lr']:.2e}  {record['seconds']:5.1f}s" + ("  * saved best" if improved else ""),
+                      flush=True)
+                if stop.requested:
+                    interrupted = True
+                    break
+    except BaseException:
+        log.finish("stopped")
+        raise
 
     if best_epoch == 0:
+        log.finish("stopped")
         print("Stopped before the first epoch finished: nothing was saved.", file=sys.stderr)
         return EXIT_INTERRUPTED
     if interrupted:
-        plot_history(history, args.plot, f"LeNet-5 on MNIST: stopped after epoch {len(history['val_acc'])}, "
-                                          f"best validation {best_val:.2%}", args.label_smoothing)
+        log.finish("stopped")
+        plot_history(history, plots, f"LeNet-5 on MNIST: stopped after epoch {len(history['val_acc'])}, "
+                                     f"best validation {best_val:.2%}", args.label_smoothing)
+        copy_file(args.output, run_dir / WEIGHTS_NAME)
         print(f"Interrupted. Best weights (epoch {best_epoch}, validation {best_val:.2%}) are in {args.output}; "
               f"continue with: python train.py --resume {last_path}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -397,14 +486,21 @@ def run(args: argparse.Namespace) -> int:
     test_labels = test_labels.to(device)
     test_stats, predictions = evaluate(model, test_images.to(device), test_labels, stats)
     save_checkpoint(args.output, best.model_state, {**best.meta, "test_accuracy": test_stats.accuracy})
-    plot_history(history, args.plot, f"LeNet-5 on MNIST: test accuracy {test_stats.accuracy:.2%} "
-                                     f"(best validation epoch {best_epoch})", args.label_smoothing)
+    copy_file(args.output, run_dir / WEIGHTS_NAME)
+    log.finish("finished", test_stats.accuracy)
+    plot_history(history, plots, f"LeNet-5 on MNIST: test accuracy {test_stats.accuracy:.2%} "
+                                 f"(best validation epoch {best_epoch})", args.label_smoothing)
     per_class = ", ".join(f"{d}: {(predictions[test_labels == d] == d).float().mean().item():.2%}" for d in range(10))
     print(f"Test accuracy (best epoch {best_epoch}): {test_stats.accuracy:.2%} "
           f"({int(round(test_stats.accuracy * len(test_labels)))}/{len(test_labels)})")
     print(f"Per class: {per_class}")
-    print(f"Saved {args.output} and {args.plot} in {time.perf_counter() - started:.1f}s")
+    print(f"Saved {args.output}, {args.plot} and {run_dir}/ in {time.perf_counter() - started:.1f}s")
     return 0
+
+
+def copy_file(source: Path, target: Path) -> None:
+    data = Path(source).read_bytes()
+    atomic_write(target, lambda tmp: tmp.write_bytes(data))
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def tiny_mnist(tmp_path_factory) -> Path:
 def tiny_train_args(data_dir: Path, out: Path, *extra: str) -> list[str]:
     return ["--data-dir", str(data_dir), "--output", str(out / "model.pth"), "--plot", str(out / "plot.png"),
             "--val-size", "100", "--batch-size", "32", "--epochs", "3", "--device", "cpu", "--printed-digits", "0",
-            *extra]
+            "--runs-dir", str(out / "runs"), *extra]
 
 
 @pytest.fixture()
@@ -94,7 +94,8 @@ def real_model(real_mnist_dir, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("real_model")
     code = train.main(["--data-dir", str(real_mnist_dir), "--output", str(out / "lenet5_model.pth"),
-                       "--plot", str(out / "training_results.png"), "--epochs", "6", "--device", "cpu"])
+                       "--plot", str(out / "training_results.png"), "--epochs", "6", "--device", "cpu",
+                       "--runs-dir", str(out / "runs")])
     assert code == 0
     return out / "lenet5_model.pth"
 
@@ -117,3 +118,28 @@ def digits_dir(tmp_path):
 
     assert gen.main(["--output-dir", str(tmp_path / "test_digits")]) == 0
     return tmp_path / "test_digits"
+
+
+@pytest.fixture()
+def ctrl_c_after_epoch_1():
+    """A context in which train.py gets a real SIGINT right after it saves the end of epoch
+    1, as if the user pressed Ctrl-C then."""
+    import contextlib
+    import signal
+
+    import train
+
+    @contextlib.contextmanager
+    def pressing():
+        real_save = train.save_checkpoint
+
+        def save_then_ctrl_c(path, *args, **kwargs):
+            real_save(path, *args, **kwargs)
+            if path.name.endswith("_last.pth"):
+                os.kill(os.getpid(), signal.SIGINT)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(train, "save_checkpoint", save_then_ctrl_c)
+            yield
+
+    return pressing

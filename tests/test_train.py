@@ -1,4 +1,3 @@
-import os
 import signal
 import subprocess
 import sys
@@ -76,23 +75,15 @@ def test_same_seed_gives_the_same_weights_on_cpu(tiny_mnist, tmp_path):
     assert not _states_equal(runs[0], runs[2])
 
 
-def test_resume_after_ctrl_c_continues_to_the_same_weights(tiny_mnist, tmp_path, monkeypatch):
+def test_resume_after_ctrl_c_continues_to_the_same_weights(tiny_mnist, tmp_path, ctrl_c_after_epoch_1):
     (tmp_path / "straight").mkdir()
     assert train.main(tiny_train_args(tiny_mnist, tmp_path / "straight", "--epochs", "2")) == 0
 
-    real_save = train.save_checkpoint
-
-    def save_then_ctrl_c(path, *args, **kwargs):
-        real_save(path, *args, **kwargs)
-        if path.name == "model_last.pth":
-            os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C during epoch 1
-
-    monkeypatch.setattr(train, "save_checkpoint", save_then_ctrl_c)
     (tmp_path / "split").mkdir()
-    assert train.main(tiny_train_args(tiny_mnist, tmp_path / "split", "--epochs", "2")) == 130
+    with ctrl_c_after_epoch_1():
+        assert train.main(tiny_train_args(tiny_mnist, tmp_path / "split", "--epochs", "2")) == 130
     assert load_checkpoint(tmp_path / "split" / "model_last.pth").meta["epoch"] == 1
     assert (tmp_path / "split" / "plot.png").exists()
-    monkeypatch.setattr(train, "save_checkpoint", real_save)
 
     # the resumed run takes its settings from the checkpoint, whatever is on the command line
     args = tiny_train_args(tiny_mnist, tmp_path / "split", "--epochs", "9", "--resume",

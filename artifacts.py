@@ -1,4 +1,6 @@
-"""The files the scripts hand each other: their default names, and the one way each is written.
+"""The files the scripts hand each other: their default names, what every model file must be
+(ten digit classes; a ModelFileError with a readable reason when it is not), and the one way
+each file is written.
 
 No torch here, so the light paths (reading runs, ONNX inference) stay light.
 """
@@ -11,7 +13,12 @@ from pathlib import Path
 from typing import Callable
 
 DEFAULT_CHECKPOINT = "lenet5_model.pth"
+NUM_CLASSES = 10  # the digits 0-9: every model file, checkpoint or ONNX, gives ten probabilities
 OVERVIEW_NAME = "overview.png"  # generate_test_digits.py's contact sheet in test_digits/, not a digit
+
+
+class ModelFileError(Exception):
+    """A model file (checkpoint or ONNX) is missing, empty, unreadable or not a LeNet-5."""
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:

@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artifacts import DEFAULT_CHECKPOINT, atomic_write
+from artifacts import DEFAULT_CHECKPOINT, NUM_CLASSES, atomic_write
 from model import (
-    NUM_CLASSES,
     CheckpointError,
     DataUnavailableError,
     LeNet5,
@@ -262,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     from inference import find_images
 
     args = parse_args(argv)
+    if args.model.suffix.lower() == ".onnx":
+        print(f"error: {args.model} is an ONNX file; explain.py needs gradients, so give it the PyTorch checkpoint "
+              "it was exported from (--model lenet5_model.pth)", file=sys.stderr)
+        return 2
     try:
         model, checkpoint = load_model(args.model)
     except CheckpointError as exc:

@@ -23,23 +23,23 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
-import torch
 
-from artifacts import DEFAULT_CHECKPOINT, OVERVIEW_NAME, atomic_write
-from model import (
+from artifacts import (
+    DEFAULT_CHECKPOINT,
     NUM_CLASSES,
-    CheckpointError,
-    DataUnavailableError,
-    default_data_dir,
-    load_mnist,
-    load_model,
-    pick_device,
-    to_model_input,
+    OVERVIEW_NAME,
+    ModelFileError,
+    atomic_write,
 )
 from preprocess import Examined, ImageInput, examine_job, forked_pool, mnist_like
+
+if TYPE_CHECKING:
+    import torch
+
+    from onnx_classifier import OnnxClassifier
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm"}
 DEFAULT_FOLDER = Path("test_digits")
@@ -88,32 +88,63 @@ class Prediction:
         return result
 
 
-class Predictor:
-    """A trained LeNet-5 plus the normalisation it was trained with, for other programs:
+class TorchClassifier:
+    """Class probabilities from a PyTorch checkpoint (torch is imported only here)."""
 
-        predictor = Predictor.from_checkpoint("lenet5_model.pth")
+    def __init__(self, path: Path, device: str | torch.device = "cpu") -> None:
+        import torch
+
+        from model import load_model, pick_device
+
+        self.device = pick_device(device) if isinstance(device, str) else torch.device(device)
+        model, checkpoint = load_model(path, self.device)
+        self.model = model.to(memory_format=torch.channels_last)
+        self.mean, self.std = checkpoint.mean, checkpoint.std
+
+    def probabilities(self, digits: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        import torch
+
+        from model import to_model_input
+
+        digits = torch.as_tensor(np.asarray(digits, dtype=np.uint8))
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(digits), batch_size):
+                x = to_model_input(digits[start:start + batch_size].to(self.device), self.mean, self.std)
+                logits = self.model(x.contiguous(memory_format=torch.channels_last))
+                out.append(torch.softmax(logits, 1).float().cpu().numpy())
+        return np.concatenate(out) if out else np.empty((0, NUM_CLASSES), np.float32)
+
+
+class Predictor:
+    """A trained LeNet-5, from a PyTorch checkpoint or an ONNX file, for other programs:
+
+        predictor = Predictor.from_file("lenet5_model.pth")    # or "lenet5_model.onnx"
         for result in predictor.predict(["a.png", pil_image, numpy_array]):
             print(result.prediction, result.confidence)
+
+    With an .onnx file (from export.py) it runs on ONNX Runtime and never imports torch.
     """
 
-    def __init__(self, model: torch.nn.Module, mean: float, std: float, device: torch.device | str = "cpu") -> None:
-        self.model = model.to(device).eval()
-        self.mean, self.std, self.device = mean, std, torch.device(device)
+    def __init__(self, classifier: TorchClassifier | OnnxClassifier) -> None:
+        self.classifier = classifier
 
     @classmethod
-    def from_checkpoint(cls, path: Path | str = DEFAULT_CHECKPOINT, device: torch.device | str = "cpu") -> "Predictor":
-        model, checkpoint = load_model(Path(path), device)
-        return cls(model.to(memory_format=torch.channels_last), checkpoint.mean, checkpoint.std, device)
+    def from_file(cls, path: Path | str = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu") -> Predictor:
+        """``device`` is for checkpoints (auto, cpu, cuda, mps); ONNX files run on the CPU."""
+        path = Path(path)
+        if path.suffix.lower() == ".onnx":
+            from onnx_classifier import OnnxClassifier
 
-    @torch.inference_mode()
-    def probabilities(self, digits: torch.Tensor | np.ndarray, batch_size: int = 1024) -> torch.Tensor:
+            if str(device) not in ("cpu", "auto"):
+                raise ValueError(f"--device {device} is for PyTorch checkpoints; {path.name} runs on the CPU "
+                                 "with ONNX Runtime (leave --device out)")
+            return cls(OnnxClassifier(path))
+        return cls(TorchClassifier(path, device))
+
+    def probabilities(self, digits: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Class probabilities (N, 10) for uint8 MNIST-like digits (N, 28, 28), in batches."""
-        digits = torch.as_tensor(digits)
-        out = []
-        for start in range(0, len(digits), batch_size):
-            x = to_model_input(digits[start:start + batch_size].to(self.device), self.mean, self.std)
-            out.append(torch.softmax(self.model(x.contiguous(memory_format=torch.channels_last)), 1).cpu())
-        return torch.cat(out) if out else torch.empty(0, NUM_CLASSES)
+        return self.classifier.probabilities(digits, batch_size)
 
     def predict(self, inputs: Iterable[ImageInput], labels: Sequence[int | None] | None = None,
                 batch_size: int = 512, previews: bool = False, workers: int | None = None) -> list[Prediction]:
@@ -131,7 +162,7 @@ class Predictor:
             examined = pool.imap(examine_job, jobs, chunksize=32) if pool else map(examine_job, jobs)
             prepared = map(self._prepare, inputs, labels, examined)
             results: list[Prediction] = []
-            for start in range(0, len(jobs), batch_size):
+            for _ in range(0, len(jobs), batch_size):
                 batch = list(itertools.islice(prepared, batch_size))
                 ready = [r for r in batch if r.image is not None]
                 if ready:
@@ -197,17 +228,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--top-k must be between 1 and {NUM_CLASSES}, got {args.top_k}")
     if args.mnist_test and args.paths:
         parser.error("--mnist-test takes no image paths")
-    if args.data_dir is None:
-        args.data_dir = default_data_dir()
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        predictor = Predictor.from_checkpoint(args.model, pick_device(args.device))
-    except CheckpointError as exc:
-        print(f"error: {exc}. Train one first with: python train.py", file=sys.stderr)
+        predictor = Predictor.from_file(args.model, args.device)
+    except ModelFileError as exc:
+        fix = "Make one with: python export.py" if args.model.suffix.lower() == ".onnx" else \
+            "Train one first with: python train.py"
+        print(f"error: {exc}. {fix}", file=sys.stderr)
         return 2
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -359,17 +390,20 @@ def _draw_confusion(ax, matrix: np.ndarray) -> None:
 
 def mnist_test(predictor: Predictor, args: argparse.Namespace) -> int:
     """Accuracy on MNIST's test set, as stored and as it comes out of ``mnist_like``: the
-    second figure shows what the preprocessing costs on digits that need none."""
+    second figure shows what the preprocessing costs on digits that need none. MNIST's
+    loader is model.py's, so this one path imports torch whatever the model file."""
+    from model import DataUnavailableError, default_data_dir, load_mnist
+
     try:
-        images, labels = load_mnist(args.data_dir, train=False)
+        images, labels = load_mnist(args.data_dir or default_data_dir(), train=False)
     except DataUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    images, labels = images.numpy(), labels.numpy()
     predictions = predictor.probabilities(images).argmax(1)
-    through = torch.from_numpy(np.stack([mnist_like(img) for img in images.numpy()]))
-    through_predictions = predictor.probabilities(through).argmax(1)
-    accuracy = (predictions == labels).float().mean().item()
-    through_accuracy = (through_predictions == labels).float().mean().item()
+    through_predictions = predictor.probabilities(np.stack([mnist_like(img) for img in images])).argmax(1)
+    accuracy = float((predictions == labels).mean())
+    through_accuracy = float((through_predictions == labels).mean())
     matrix = confusion_matrix(labels.tolist(), predictions.tolist())
     per_class = {d: float(matrix[d, d] / matrix[d].sum()) for d in range(NUM_CLASSES)}
     if args.json:

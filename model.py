@@ -19,11 +19,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from artifacts import atomic_write
+from artifacts import NUM_CLASSES, ModelFileError, atomic_write
 
 INPUT_SIZE = 32  # LeNet-5 reads 32x32; MNIST digits are 28x28 and get a 2-pixel zero border
 MNIST_SIZE = 28
-NUM_CLASSES = 10
 # The classic MNIST pixel statistics; train.py measures its own and stores them in the
 # checkpoint, and these stand in only for a bare state_dict that carries none.
 MNIST_MEAN = 0.1307
@@ -234,13 +233,13 @@ def _unpack_gzipped(raw: Path) -> None:
     for name in MNIST_FILES:
         plain, packed = raw / name, raw / f"{name}.gz"
         if packed.is_file() and not plain.exists():
-            atomic_write(plain, lambda tmp: tmp.write_bytes(gzip.decompress(packed.read_bytes())))
+            atomic_write(plain, lambda tmp, packed=packed: tmp.write_bytes(gzip.decompress(packed.read_bytes())))
 
 
 # --------------------------------------------------------------------------- checkpoints
 
 
-class CheckpointError(Exception):
+class CheckpointError(ModelFileError):
     """A checkpoint file is missing, empty, truncated, not a checkpoint, or the wrong shape."""
 
 

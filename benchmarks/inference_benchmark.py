@@ -40,13 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=1000)
     args = parser.parse_args(argv)
 
-    predictor = Predictor.from_checkpoint(args.model)
+    predictor = Predictor.from_file(args.model)
     images, labels = load_mnist(Path(args.data_dir), train=False)
     predictor.probabilities(images[:args.batch_size], args.batch_size)  # warm-up
     best = float("inf")
     for _ in range(args.repeats):
         started = time.perf_counter()
-        predictions = predictor.probabilities(images, args.batch_size).argmax(1)
+        predictions = torch.from_numpy(predictor.probabilities(images, args.batch_size).argmax(1))
         best = min(best, time.perf_counter() - started)
     accuracy = (predictions == labels).float().mean().item()
     print(f"batched inference: {len(images):,} MNIST test images in {best:.3f} s = {len(images) / best:,.0f} images/s "

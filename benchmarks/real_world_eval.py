@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--realworld-only", action="store_true", help="only the real images, not the MNIST-derived sets")
     args = parser.parse_args(argv)
 
-    predictor = Predictor.from_checkpoint(args.model)
+    predictor = Predictor.from_file(args.model)
     real_world(predictor, args.realworld)
     if args.realworld_only:
         return 0
@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:58s} {correct / len(results):7.2%}  ({correct}/{len(results)})", flush=True)
 
     raw = predictor.probabilities(images).argmax(1)
-    print(f"{'MNIST test, as stored (no preprocessing)':58s} {(raw == labels).float().mean().item():7.2%}  "
-          f"({int((raw == labels).sum())}/{len(labels)})")
+    print(f"{'MNIST test, as stored (no preprocessing)':58s} {(raw == labels.numpy()).mean():7.2%}  "
+          f"({int((raw == labels.numpy()).sum())}/{len(labels)})")
     report("MNIST test, through mnist_like", list(images.numpy()), labels.tolist())
     report("MNIST digits as scans: dark on white, 112x112", scans(subset), sublabels)
     report("MNIST digits in a fine pen on a 280x280 page", fine_pen(subset), sublabels)

@@ -62,8 +62,8 @@ def check_reload(runs, data_dir: Path) -> None:
 
     images, labels = load_mnist(data_dir, train=False)
     for run in runs:
-        predictor = Predictor.from_checkpoint(run.folder / WEIGHTS_NAME)
-        accuracy = (predictor.probabilities(images).argmax(1) == labels).float().mean().item()
+        predictor = Predictor.from_file(run.folder / WEIGHTS_NAME)
+        accuracy = float((predictor.probabilities(images).argmax(1) == labels.numpy()).mean())
         if round(accuracy * len(labels)) != round(run.test_accuracy * len(labels)):
             raise SystemExit(f"{run.name}: reloaded weights give {accuracy:.2%}, train.py recorded {run.test_accuracy:.2%}")
     print(f"Reloaded all {len(runs)} runs through inference.Predictor: each gives the test accuracy train.py recorded")

@@ -105,7 +105,7 @@ def test_empty_folder_and_missing_test_digits(tiny_model, tmp_path, monkeypatch,
 
 
 def test_predictor_takes_paths_pil_images_and_arrays(tiny_model, digits_dir):
-    predictor = inference.Predictor.from_checkpoint(tiny_model)
+    predictor = inference.Predictor.from_file(tiny_model)
     path = digits_dir / "digit_4.png"
     image = Image.open(path)
     results = predictor.predict([path, image, np.asarray(image), np.zeros((10, 10))])
@@ -116,7 +116,7 @@ def test_predictor_takes_paths_pil_images_and_arrays(tiny_model, digits_dir):
 
 
 def test_batches_give_the_same_answers_as_single_images(tiny_model, digits_dir):
-    predictor = inference.Predictor.from_checkpoint(tiny_model)
+    predictor = inference.Predictor.from_file(tiny_model)
     paths = sorted(digits_dir.glob("digit_*.png"))
     together = predictor.predict(paths, batch_size=512)
     one_by_one = [predictor.predict([p])[0] for p in paths]
@@ -145,24 +145,24 @@ def test_mnist_test_offline_without_data(tiny_model, tmp_path, offline, capsys):
 
 
 def test_real_model_reads_the_generated_digits(real_model, digits_dir):
-    results = inference.Predictor.from_checkpoint(real_model).predict(sorted(digits_dir.glob("digit_*.png")))
+    results = inference.Predictor.from_file(real_model).predict(sorted(digits_dir.glob("digit_*.png")))
     assert sum(r.correct for r in results) >= 9, [(r.label, r.prediction) for r in results]
 
 
 def test_preprocessing_leaves_mnist_accuracy_alone(real_model, real_mnist_dir):
-    predictor = inference.Predictor.from_checkpoint(real_model)
-    images, labels = load_mnist(real_mnist_dir, train=False)
+    predictor = inference.Predictor.from_file(real_model)
+    images, labels = (t.numpy() for t in load_mnist(real_mnist_dir, train=False))
     raw = predictor.probabilities(images).argmax(1)
-    through = predictor.probabilities(np.stack([inference.mnist_like(i) for i in images.numpy()])).argmax(1)
-    raw_accuracy = (raw == labels).float().mean().item()
-    through_accuracy = (through == labels).float().mean().item()
-    assert (raw == through).float().mean().item() >= 0.99  # the same answer for 99% of the digits
+    through = predictor.probabilities(np.stack([inference.mnist_like(i) for i in images])).argmax(1)
+    raw_accuracy = (raw == labels).mean()
+    through_accuracy = (through == labels).mean()
+    assert (raw == through).mean() >= 0.99  # the same answer for 99% of the digits
     assert through_accuracy >= raw_accuracy - 0.003
     assert through_accuracy >= 0.99
 
 
 def test_many_images_are_prepared_in_worker_processes_in_order(tiny_model, digits_dir):
-    predictor = inference.Predictor.from_checkpoint(tiny_model)
+    predictor = inference.Predictor.from_file(tiny_model)
     files = sorted(digits_dir.glob("digit_*.png")) * 13  # 130 inputs: enough for a pool
     arrays = [np.asarray(Image.open(f)) for f in files[:10]] * 3
     inputs = files + arrays + [digits_dir / "missing.png"]

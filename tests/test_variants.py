@@ -95,8 +95,8 @@ def test_train_py_trains_each_variant_and_inference_reloads_it(flags, tiny_mnist
     assert checkpoint.meta["architecture"] == {k: getattr(expected, k) for k in ("activation", "pooling", "batch_norm", "dropout")}
     # the reloaded network scores what train.py measured on the test images, image for image
     images, labels = load_mnist(tiny_mnist, train=False)
-    predictor = inference.Predictor.from_checkpoint(tmp_path / "model.pth")
-    correct = (predictor.probabilities(images).argmax(1) == labels).sum().item()
+    predictor = inference.Predictor.from_file(tmp_path / "model.pth")
+    correct = int((predictor.probabilities(images).argmax(1) == labels.numpy()).sum())
     assert correct == round(checkpoint.meta["test_accuracy"] * len(labels))
     capsys.readouterr()
     assert inference.main(["--model", str(tmp_path / "model.pth"), str(digits_dir)]) in (0, 1)

@@ -36,28 +36,17 @@ from artifacts import DEFAULT_CHECKPOINT, atomic_write
 from model import (
     CheckpointError,
     DataUnavailableError,
+    DigitsToProbabilities,
     count_parameters,
     default_data_dir,
     load_mnist,
     load_model,
     save_checkpoint,
-    to_model_input,
 )
 from onnx_classifier import INPUT_NAME, OUTPUT_NAME, OnnxClassifier
 
 CALIBRATION_IMAGES = 1000
 PARITY_TOLERANCE = 1e-5  # the largest difference in any probability an fp32 export may show
-
-
-class DigitsToProbabilities(nn.Module):
-    """LeNet-5 with its input step and softmax: what the ONNX file computes, end to end."""
-
-    def __init__(self, model: nn.Module, mean: float, std: float) -> None:
-        super().__init__()
-        self.model, self.mean, self.std = model, mean, std
-
-    def forward(self, digits: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(to_model_input(digits, self.mean, self.std)), dim=1)
 
 
 # --------------------------------------------------------------------------- ONNX

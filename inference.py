@@ -39,6 +39,7 @@ from preprocess import Examined, ImageInput, examine_job, forked_pool, mnist_lik
 if TYPE_CHECKING:
     import torch
 
+    from model import TorchClassifier
     from onnx_classifier import OnnxClassifier
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm"}
@@ -88,34 +89,6 @@ class Prediction:
         return result
 
 
-class TorchClassifier:
-    """Class probabilities from a PyTorch checkpoint (torch is imported only here)."""
-
-    def __init__(self, path: Path, device: str | torch.device = "cpu") -> None:
-        import torch
-
-        from model import load_model, pick_device
-
-        self.device = pick_device(device) if isinstance(device, str) else torch.device(device)
-        model, checkpoint = load_model(path, self.device)
-        self.model = model.to(memory_format=torch.channels_last)
-        self.mean, self.std = checkpoint.mean, checkpoint.std
-
-    def probabilities(self, digits: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        import torch
-
-        from model import to_model_input
-
-        digits = torch.as_tensor(np.asarray(digits, dtype=np.uint8))
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(digits), batch_size):
-                x = to_model_input(digits[start:start + batch_size].to(self.device), self.mean, self.std)
-                logits = self.model(x.contiguous(memory_format=torch.channels_last))
-                out.append(torch.softmax(logits, 1).float().cpu().numpy())
-        return np.concatenate(out) if out else np.empty((0, NUM_CLASSES), np.float32)
-
-
 class Predictor:
     """A trained LeNet-5, from a PyTorch checkpoint or an ONNX file, for other programs:
 
@@ -140,6 +113,8 @@ class Predictor:
                 raise ValueError(f"--device {device} is for PyTorch checkpoints; {path.name} runs on the CPU "
                                  "with ONNX Runtime (leave --device out)")
             return cls(OnnxClassifier(path))
+        from model import TorchClassifier
+
         return cls(TorchClassifier(path, device))
 
     def probabilities(self, digits: np.ndarray, batch_size: int = 1024) -> np.ndarray:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -158,6 +159,18 @@ def to_model_input(digits: torch.Tensor, mean: float, std: float) -> torch.Tenso
     x = digits.float().div_(255.0)
     x = F.pad(x, [(INPUT_SIZE - MNIST_SIZE) // 2] * 4)
     return x.sub_(mean).div_(std)
+
+
+class DigitsToProbabilities(nn.Module):
+    """A LeNet-5 with its input step and softmax: uint8 digits in, probabilities out. What
+    every model file computes, end to end; export.py writes exactly this graph to ONNX."""
+
+    def __init__(self, model: nn.Module, mean: float, std: float) -> None:
+        super().__init__()
+        self.model, self.mean, self.std = model, mean, std
+
+    def forward(self, digits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(to_model_input(digits, self.mean, self.std)), dim=1)
 
 
 # --------------------------------------------------------------------------- data
@@ -347,3 +360,21 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[LeNet5, 
     model = build_model(checkpoint.meta)
     model.load_state_dict(checkpoint.model_state)
     return model.to(device).eval(), checkpoint
+
+
+class TorchClassifier:
+    """Class probabilities for uint8 MNIST-like digits from a checkpoint, in batches: the
+    PyTorch twin of onnx_classifier.OnnxClassifier, behind inference.Predictor."""
+
+    def __init__(self, path: Path, device: torch.device | str = "cpu") -> None:
+        self.device = pick_device(device) if isinstance(device, str) else torch.device(device)
+        model, checkpoint = load_model(path, self.device)
+        self.network = DigitsToProbabilities(model.to(memory_format=torch.channels_last), checkpoint.mean,
+                                             checkpoint.std).eval()
+
+    @torch.inference_mode()
+    def probabilities(self, digits: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        digits = torch.as_tensor(np.asarray(digits, dtype=np.uint8))
+        out = [self.network(digits[start:start + batch_size].to(self.device)).float().cpu().numpy()
+               for start in range(0, len(digits), batch_size)]
+        return np.concatenate(out) if out else np.empty((0, NUM_CLASSES), np.float32)

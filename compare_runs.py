@@ -110,17 +110,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    runs: list[Run] = []
+    found: dict[Path, Run] = {}  # a run named twice (runs/ and runs/a) is shown once
     if not args.runs and not DEFAULT_RUNS_DIR.is_dir():
         print(f"error: {DEFAULT_RUNS_DIR}/ does not exist yet; each python train.py run is kept there, "
               "or give run folders", file=sys.stderr)
         return 2
     try:
         for path in args.runs or [DEFAULT_RUNS_DIR]:
-            runs.extend(run for run in find_runs(path) if run.folder not in {r.folder for r in runs})
+            for run in find_runs(path):
+                found.setdefault(run.folder.resolve(), run)
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    runs = list(found.values())
     print(format_table(table_rows(runs), args.markdown))
     try:
         draw_comparison(runs, args.output)

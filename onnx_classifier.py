@@ -26,7 +26,7 @@ class OnnxModelError(ModelFileError):
 class OnnxClassifier:
     """Class probabilities for uint8 MNIST-like digits from an .onnx file, on the CPU."""
 
-    def __init__(self, path: Path | str, threads: int | None = None) -> None:
+    def __init__(self, path: Path | str) -> None:
         import onnxruntime as ort
 
         path = Path(path)
@@ -36,8 +36,6 @@ class OnnxClassifier:
             raise OnnxModelError(f"ONNX model {path} is empty")
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: a user's terminal gets our one line, not the runtime's
-        if threads:
-            options.intra_op_num_threads = threads
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own pybind classes: InvalidProtobuf, Fail, ...

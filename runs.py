@@ -94,7 +94,7 @@ def read_run(folder: Path) -> Run:
     folder = Path(folder)
     path = folder / HISTORY_NAME
     if not folder.is_dir():
-        raise RunError(f"{folder}: no such folder")
+        raise RunError(f"{folder}: no such folder" if not folder.exists() else f"{folder} is a file, not a run folder")
     if not path.is_file():
         raise RunError(f"{folder} is not a training run: it has no {HISTORY_NAME} (train.py writes one in runs/NAME/)")
     try:

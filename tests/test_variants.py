@@ -1,5 +1,7 @@
 """LeNet-5's variants: each option builds what it says, goes into the checkpoint, and comes back."""
 
+import shutil
+
 import pytest
 import torch
 from conftest import tiny_train_args
@@ -13,6 +15,7 @@ from model import (
     load_model,
     save_checkpoint,
 )
+from runs import read_run
 
 OPTIONS = [
     {"activation": "tanh"},
@@ -101,3 +104,21 @@ def test_train_py_trains_each_variant_and_inference_reloads_it(flags, tiny_mnist
     capsys.readouterr()
     assert inference.main(["--model", str(tmp_path / "model.pth"), str(digits_dir)]) in (0, 1)
     assert "Accuracy:" in capsys.readouterr().out
+
+
+def test_a_run_saved_before_variants_and_run_folders_resumes(tiny_mnist, tmp_path, ctrl_c_after_epoch_1):
+    with ctrl_c_after_epoch_1():
+        assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "2")) == 130
+    last = tmp_path / "model_last.pth"
+    payload = torch.load(last, weights_only=True)  # made into what earlier versions wrote
+    for key in ("architecture", "variant"):
+        del payload["meta"][key]
+    for key in ("preset", "activation", "pooling", "batch_norm", "dropout", "run_name", "runs_dir"):
+        del payload["meta"]["args"][key]
+    torch.save(payload, last)
+    shutil.rmtree(tmp_path / "runs")  # earlier versions kept no run folder
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--resume", str(last))) == 0
+    resumed = load_checkpoint(tmp_path / "model.pth")
+    assert resumed.meta["architecture"] == LeNet5().options and resumed.meta["epoch"] in (1, 2)
+    (run,) = (tmp_path / "runs").iterdir()  # a run folder of its own, holding both epochs
+    assert [e["epoch"] for e in read_run(run).epochs] == [1, 2]

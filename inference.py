@@ -23,7 +23,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -122,31 +122,30 @@ class Predictor:
         return self.classifier.probabilities(digits, batch_size)
 
     def predict(self, inputs: Iterable[ImageInput], labels: Sequence[int | None] | None = None,
-                batch_size: int = 512, previews: bool = False, workers: int | None = None) -> list[Prediction]:
+                batch_size: int = 512, previews: bool = False, workers: int | None = None,
+                examined: Iterator[Examined] | None = None) -> list[Prediction]:
         """Predictions for files, PIL images or arrays, in order. A file that cannot be read or
         holds no digit gets a Prediction with ``error`` set instead of an exception. With
         ``previews``, each keeps a small picture of its input with the digit's box drawn.
-
-        Finding the digits is the slow part, a few milliseconds an image, so for many files it
-        runs in ``workers`` processes (default: one per CPU core, where processes can fork)."""
+        ``examined`` is what ``examining(inputs, previews)`` yields, where a caller started it
+        earlier; by default the digits are found here."""
         inputs = list(inputs)
+        if examined is None:
+            with examining(inputs, previews, workers) as found:
+                return self.predict(inputs, labels, batch_size, previews, workers, found)
         labels = list(labels) if labels is not None else [None] * len(inputs)
-        jobs = [(item, previews) for item in inputs]
-        workers = min(workers if workers is not None else (os.cpu_count() or 1), len(jobs) // 32)  # 32 a chunk
-        with forked_pool(workers) or contextlib.nullcontext() as pool:
-            examined = pool.imap(examine_job, jobs, chunksize=32) if pool else map(examine_job, jobs)
-            prepared = map(self._prepare, inputs, labels, examined)
-            results: list[Prediction] = []
-            for _ in range(0, len(jobs), batch_size):
-                batch = list(itertools.islice(prepared, batch_size))
-                ready = [r for r in batch if r.image is not None]
-                if ready:
-                    probs = self.probabilities(np.stack([r.image for r in ready]))
-                    for result, p in zip(ready, probs):
-                        result.probabilities = [round(float(v), 6) for v in p]
-                        result.prediction = int(p.argmax())
-                        result.confidence = round(float(p.max()), 6)
-                results.extend(batch)
+        prepared = map(self._prepare, inputs, labels, examined)
+        results: list[Prediction] = []
+        for _ in range(0, len(inputs), batch_size):
+            batch = list(itertools.islice(prepared, batch_size))
+            ready = [r for r in batch if r.image is not None]
+            if ready:
+                probs = self.probabilities(np.stack([r.image for r in ready]))
+                for result, p in zip(ready, probs):
+                    result.probabilities = [round(float(v), 6) for v in p]
+                    result.prediction = int(p.argmax())
+                    result.confidence = round(float(p.max()), 6)
+            results.extend(batch)
         return results
 
     @staticmethod
@@ -159,6 +158,18 @@ class Predictor:
         if digit is None:
             return Prediction(source, label, error=error, preview=preview)
         return Prediction(source, label, image=digit.image, box=digit.box, preview=preview)
+
+
+@contextlib.contextmanager
+def examining(inputs: list[ImageInput], previews: bool = False, workers: int | None = None) -> Iterator[Iterator[Examined]]:
+    """The digits of ``inputs``, found in order. Finding them is the slow part, a few
+    milliseconds an image, so from 64 images on it runs in ``workers`` forked processes
+    (default: one per CPU core, where processes can fork), and starts at once: the caller
+    can load its model meanwhile."""
+    jobs = [(item, previews) for item in inputs]
+    workers = min(workers if workers is not None else (os.cpu_count() or 1), len(jobs) // 32)  # 32 a chunk
+    with forked_pool(workers) or contextlib.nullcontext() as pool:
+        yield pool.imap(examine_job, jobs, chunksize=32) if pool else map(examine_job, jobs)
 
 
 # --------------------------------------------------------------------------- command line
@@ -206,20 +217,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def load_predictor(args: argparse.Namespace) -> Predictor | None:
+    """The model named by --model, or None after one error line that says what to do."""
     try:
-        predictor = Predictor.from_file(args.model, args.device)
+        return Predictor.from_file(args.model, args.device)
     except ModelFileError as exc:
         fix = "Make one with: python export.py" if args.model.suffix.lower() == ".onnx" else \
             "Train one first with: python train.py"
         print(f"error: {exc}. {fix}", file=sys.stderr)
-        return 2
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.mnist_test:
-        return mnist_test(predictor, args)
+        predictor = load_predictor(args)
+        return 2 if predictor is None else mnist_test(predictor, args)
 
     if args.paths:
         images, problems = find_images(args.paths)
@@ -235,7 +250,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no images to read{hint}", file=sys.stderr)
         return 2
 
-    results = predictor.predict(images, previews=args.report is not None)
+    previews = args.report is not None
+    with examining(images, previews) as found:
+        # From 64 images on, worker processes read them from here on while this one loads
+        # the model: importing torch takes longer than reading a thousand images.
+        predictor = load_predictor(args)
+        if predictor is None:
+            return 2
+        results = predictor.predict(images, previews=previews, examined=found)
     summary = summarise(results)
     if args.json:
         json.dump({"results": [r.to_json() for r in results], "summary": summary}, sys.stdout)

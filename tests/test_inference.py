@@ -173,3 +173,14 @@ def test_many_images_are_prepared_in_worker_processes_in_order(tiny_model, digit
     assert [r.probabilities for r in pooled] == [r.probabilities for r in alone]
     assert [r.box for r in pooled] == [r.box for r in alone]
     assert pooled[-1].error == "no such file"
+
+
+def test_a_broken_checkpoint_found_while_many_images_are_read_is_one_clear_line(digits_dir, tmp_path, capsys):
+    import shutil
+
+    for copy in range(8):  # 80 images: read in worker processes that start before the model loads
+        shutil.copytree(digits_dir, tmp_path / "many" / str(copy), ignore=shutil.ignore_patterns("*.csv"))
+    (tmp_path / "model.pth").write_text("junk")
+    assert inference.main(["--model", str(tmp_path / "model.pth"), str(tmp_path / "many")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "python train.py" in captured.err

@@ -484,8 +484,11 @@ def _group(seed: int, stats: np.ndarray, scores: np.ndarray, brightest: np.ndarr
                 continue
             if _spans_like_a_bar(stats[i], size):
                 continue
-            if bh >= 0.8 * (bottom - top) and bw <= 0.2 * bh and (x >= right - 1 or x + bw <= left + 1):
+            beside = x >= right - 1 or x + bw <= left + 1
+            if beside and bh >= 0.8 * (bottom - top) and bw <= 0.2 * bh:
                 continue  # an upright edge beside the digit, as tall as it: a window's side
+            if beside and max(bw, bh) < 0.3 * (bottom - top):
+                continue  # a small mark beside the digit, not above or below it: a scale's tick, a speck
             if max(left - (x + bw), x - right, top - (y + bh), y - bottom) > reach:
                 continue
             new = (min(left, x), min(top, y), max(right, x + bw), max(bottom, y + bh))

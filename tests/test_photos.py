@@ -118,6 +118,18 @@ def test_light_digit_in_a_dark_meter_window_with_a_light_frame(font):
     assert_reads(window, font, 2, ink_bounds(ink, 15, 10))
 
 
+@pytest.mark.parametrize("digit", [1, 2, 4])
+def test_scale_ticks_beside_a_meter_digit_are_not_part_of_it(font, digit):
+    ink = glyph(font, digit, 64)
+    rows, cols = np.flatnonzero(ink.max(1) > 0.1), np.flatnonzero(ink.max(0) > 0.1)
+    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # a tight crop of a drum: the digit as tall as it
+    drum = paper(ink.shape[0], ink.shape[1] + 20, level=0.75)
+    bounds = put(drum, ink, 0, 4, strength=0.6)
+    for row in range(1, ink.shape[0], 6):  # the scale's ticks, a few pixels right of the digit
+        drum[row:row + 2, bounds[2] + 4:bounds[2] + 8] -= 0.6
+    assert_reads(drum, font, digit, bounds)
+
+
 def test_broken_pencil_stroke_is_one_digit(font):
     page = paper(240, 240)
     ink = glyph(font, 4, 160)

@@ -14,7 +14,7 @@ from conftest import ROOT
 
 import export
 import inference
-from model import DigitsToProbabilities, load_checkpoint, load_mnist, load_model
+from model import load_checkpoint, load_mnist, load_model
 from onnx_classifier import OnnxClassifier
 
 
@@ -29,8 +29,7 @@ def exported(tiny_model, tiny_mnist, tmp_path_factory):
 
 def torch_probabilities(checkpoint, digits):
     model, meta = load_model(checkpoint)
-    with torch.no_grad():
-        return DigitsToProbabilities(model, meta.mean, meta.std)(torch.as_tensor(digits)).numpy()
+    return export.torch_probabilities(model, meta.mean, meta.std, torch.as_tensor(digits))
 
 
 def test_onnx_matches_pytorch_and_takes_any_batch(exported, tiny_mnist):

@@ -92,16 +92,12 @@ class LeNet5(nn.Module):
 
     def describe(self) -> str:
         """A short name for the variant, as run tables show it: 'relu/max', 'tanh/avg +BN'."""
-        return describe_options(self.options)
-
-
-def describe_options(options: Mapping[str, Any]) -> str:
-    text = f"{options.get('activation', 'relu')}/{options.get('pooling', 'max')}"
-    if options.get("batch_norm"):
-        text += " +BN"
-    if options.get("dropout"):
-        text += f" +dropout {options['dropout']:g}"
-    return text
+        text = f"{self.options['activation']}/{self.options['pooling']}"
+        if self.options["batch_norm"]:
+            text += " +BN"
+        if self.options["dropout"]:
+            text += f" +dropout {self.options['dropout']:g}"
+        return text
 
 
 def init_weights(model: nn.Module, activation: str = "relu") -> None:

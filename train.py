@@ -43,6 +43,7 @@ from model import (
 from printed_digits import printed_digits
 from runs import (
     DEFAULT_RUNS_DIR,
+    EPOCH_FIELDS,
     PLOT_NAME,
     WEIGHTS_NAME,
     RunLog,
@@ -405,7 +406,7 @@ def run(args: argparse.Namespace) -> int:
     steps_per_epoch = math.ceil(len(train_x) / args.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
                                                     steps_per_epoch=steps_per_epoch, pct_start=0.25)
-    history = {k: [] for k in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")}
+    history = {k: [] for k in EPOCH_FIELDS}  # the per-epoch figures a run keeps
     best_val, best_epoch, first_epoch = -1.0, 0, 1
     if resume is not None:
         model.load_state_dict(resume.model_state)

@@ -395,10 +395,21 @@ def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> tuple[np.ndarray, t
         if fill > 0.7 and bh < 2.5 * bw:  # a solid block: a window, a shadow, not a stroke
             score *= 0.1
         scores[i] = score  # small pieces may join a digit, but do not start one
-        if score > best_score and max(bw, bh) >= 0.02 * min(h, w) and area >= 6:
-            best_score, seed = score, i
+    candidates = np.flatnonzero(scores)
+    several = len(candidates) > 1  # most clean images hold one piece: nothing to tell apart
+    if several:
+        hollow = candidates[stats[candidates, 4] < 0.35 * stats[candidates, 2] * stats[candidates, 3]]
+        heavy = mass[candidates][None, :] >= 0.3 * mass[hollow][:, None]
+        for i in hollow[(_surrounds(stats[hollow], stats[candidates]) & heavy).any(1)]:
+            if _is_outline(labels, i, stats[i]):  # round ink about as heavy as itself: the window, not the digit in it
+                scores[i] *= 0.1
+    for i in candidates:
+        if scores[i] > best_score and max(stats[i][2], stats[i][3]) >= 0.02 * min(h, w) and stats[i][4] >= 6:
+            best_score, seed = scores[i], i
     if seed == 0:
         return None
+    if several:
+        scores[_not_the_digit(seed, labels, stats, _stroke_widths(mask, labels, stats))] = 0
     members = _group(seed, stats, scores, brightest, (w, h))
     if not lines.any() and not _sides(stats[seed], (w, h)):
         members = _whole_page(members, stats, scores, brightest, (w, h))
@@ -445,6 +456,58 @@ def _hugs_a_side(stat: np.ndarray, size: tuple[int, int]) -> bool:
     w, h = size
     return (((x <= 0 or x + bw >= w) and bw < 0.15 * w and bh > 0.5 * h)
             or ((y <= 0 or y + bh >= h) and bh < 0.15 * h and bw > 0.5 * w))
+
+
+def _stroke_widths(mask: np.ndarray, labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    """Each piece's stroke width: the width of the strip (a rectangle) with the piece's area
+    and outline, so that a short bar measures as thick as a long stroke of the same pen."""
+    edge = (labels > 0) & (cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))) == 0)
+    half_outline = np.bincount(labels[edge], minlength=len(stats)) / 2 + 2  # length + width, corners counted
+    area = stats[:, 4].astype(float)
+    return (half_outline - np.sqrt(np.maximum(half_outline ** 2 - 4 * area, 0))) / 2
+
+
+def _not_the_digit(seed: int, labels: np.ndarray, stats: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """The pieces a person sees are not part of the digit around ``seed``: an outline round
+    it (a window, a cell), and straight upright or level bars outside it drawn with a
+    thinner pen than the digit's (a window's rim, a scale's strip). A digit's own loose
+    pieces have its pen, or lie within it: a 5's flag, a 4's stem, a display's segments."""
+    x, y, bw, bh = stats[seed][:4]
+    sides = stats[:, 2:4].astype(float)
+    overlap = (np.clip(np.minimum(stats[:, 0] + stats[:, 2], x + bw) - np.maximum(stats[:, 0], x), 0, None)
+               * np.clip(np.minimum(stats[:, 1] + stats[:, 3], y + bh) - np.maximum(stats[:, 1], y), 0, None))
+    bar = ((overlap < 0.5 * sides.prod(1)) & (sides.max(1) >= 0.2 * max(bw, bh))
+           & (sides.max(1) >= 3 * np.maximum(sides.min(1), 1)) & (stats[:, 4] >= 0.6 * sides.prod(1))
+           & (widths < 0.8 * widths[seed]))
+    around = _surrounds(stats, stats[seed:seed + 1])[:, 0]
+    around[around] = [_is_outline(labels, i, stats[i]) for i in np.flatnonzero(around)]
+    out = bar | around
+    out[[0, seed]] = False
+    return out
+
+
+def _is_outline(labels: np.ndarray, index: int, stat: np.ndarray) -> bool:
+    """Whether a piece runs along the edges of its own box, as a frame does, rather than
+    through it, as a digit's curve or diagonal does."""
+    x, y, bw, bh = stat[:4]
+    piece = labels[y:y + bh, x:x + bw] == index
+    band = max(2, round(0.15 * min(bw, bh)))
+    inner = piece[band:bh - band, band:bw - band]
+    return bool(inner.sum() <= 0.2 * piece.sum())
+
+
+def _surrounds(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """(n, m): whether each of the ``outer`` pieces (stats rows) is a thin piece whose box
+    holds the box of each ``inner`` one, reaching past it on three sides or four, as a
+    window's or a cell's outline around a digit does. A piece never surrounds itself."""
+    o_left, o_top = outer[:, 0:1], outer[:, 1:2]
+    o_right, o_bottom = o_left + outer[:, 2:3], o_top + outer[:, 3:4]
+    i_left, i_top = inner[None, :, 0], inner[None, :, 1]
+    i_right, i_bottom = i_left + inner[None, :, 2], i_top + inner[None, :, 3]
+    holds = (o_left <= i_left) & (o_top <= i_top) & (o_right >= i_right) & (o_bottom >= i_bottom)
+    past = (o_left < i_left).astype(int) + (o_top < i_top) + (o_right > i_right) + (o_bottom > i_bottom)
+    thin = outer[:, 4:5] < 0.35 * np.maximum(outer[:, 2:3] * outer[:, 3:4], 1)
+    return holds & (past >= 3) & thin
 
 
 def _whole_page(members: list[int], stats: np.ndarray, scores: np.ndarray, brightest: np.ndarray,

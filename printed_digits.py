@@ -1,4 +1,4 @@
-"""Printed digits that training mixes into MNIST: font glyphs, meter windows and 7-segment displays.
+"""Printed digits that training mixes into MNIST: font glyphs, meter drums and 7-segment displays.
 
 MNIST is all handwriting, so a network trained on it alone misreads printed shapes it never
 saw: a 1 with a base, a 6 with a short stem, a narrow meter font, a 7 drawn in segments. A
@@ -26,11 +26,15 @@ SEGMENTS = {
 }
 
 
+METER_SCENES_PER_GLYPH = 3  # meter digits are where print parts most from handwriting, and the hardest to read
+
+
 def printed_digits(per_font: int, seed: int, fonts: Sequence[str] = PRINTED_FONTS,
                    workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """For every digit in every font, ``per_font`` plain glyphs (slightly rotated, some drawn
-    heavier) and ``per_font`` meter scenes, in turn the glyph in a meter's window and a
-    7-segment display in one: uint8 (N, 28, 28), MNIST-like, and int64 labels (N,).
+    heavier) and METER_SCENES_PER_GLYPH times as many meter scenes, two in three a drum's
+    window (lettered in the font or in DIN's) and one in three a 7-segment display: uint8
+    (N, 28, 28), MNIST-like, and int64 labels (N,).
 
     Each font has its own seeded random stream, so ``workers`` processes (one font each at a
     time) draw exactly what one would."""
@@ -52,8 +56,9 @@ def _font_digits(job: tuple[str, int, tuple[int, int]]) -> tuple[np.ndarray, np.
     font = load_font(resolve_font(name), size=48)  # plenty for a 20-pixel digit, and quick
     images, labels = [], []
     for digit in range(10):
-        for k in range(2 * per_font):  # per_font plain glyphs, then as many meter scenes
-            images.append(_scene_digit(digit, font, 0 if k < per_font else 1 + k % 2, rng))
+        kinds = [0] * per_font + [2 if k % 3 == 0 else 1 for k in range(METER_SCENES_PER_GLYPH * per_font)]
+        for kind in kinds:
+            images.append(_scene_digit(digit, font, kind, rng))
             labels.append(digit)
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
@@ -65,10 +70,14 @@ def _scene_digit(digit: int, font, kind: int, rng: np.random.Generator, tries: i
     for _ in range(tries if kind else 1):
         if kind == 0:
             scene = _plain_glyph(digit, font, rng)
+        elif kind == 1:  # a drum, lettered in the font or in DIN's; the digits before and after it may show
+            din = rng.random() < 0.5
+            draw = (lambda d: din_digit(d, rng)) if din else (lambda d: _glyph(d, font, rng))  # noqa: E731
+            scene = meter_window(draw(digit), rng, neighbours=(draw((digit + 1) % 10), draw((digit + 9) % 10)))
         else:
-            scene = meter_window(_glyph(digit, font, rng) if kind == 1 else seven_segment(digit, rng), rng)
+            scene = meter_window(seven_segment(digit, rng), rng)
         found = find_digit(scene)
-        if found is not None and _overlap(found.box, scene.info.get("digit_box")) >= 0.7:
+        if found is not None and _overlap(found.box, scene.info.get("digit_box")) >= 0.6:
             return found.image
     return _scene_digit(digit, font, 0, rng)
 
@@ -95,6 +104,77 @@ def _glyph(digit: int, font, rng: np.random.Generator) -> Image.Image:
 def _plain_glyph(digit: int, font, rng: np.random.Generator) -> Image.Image:
     glyph = _glyph(digit, font, rng)
     return glyph.rotate(float(rng.uniform(-5, 5)), resample=Image.Resampling.BICUBIC, expand=True)
+
+
+def din_digit(digit: int, rng: np.random.Generator, height: int = 96) -> Image.Image:
+    """A digit in the manner of DIN 1451, the lettering of most meter drums, drawn stroke by
+    stroke (white on black, cropped to its ink): none of matplotlib's fonts has its 1 with a
+    long flag and no base, its open 4, or its 6 and 9 with straight stems. Stroke weight,
+    width and those forms vary."""
+    pen = max(3, int(height * rng.uniform(0.08, 0.14)))
+    width = int(height * rng.uniform(0.48, 0.62))
+    margin = pen // 2 + 2
+    canvas = Image.new("L", (width + 2 * margin, height + 2 * margin), 0)
+    draw = ImageDraw.Draw(canvas)
+    x0, x1, y0, y1 = margin, margin + width, margin, margin + height
+    half = pen / 2
+
+    def line(points):
+        draw.line(points, fill=255, width=pen, joint="curve")
+
+    def arc(box, start, end):
+        draw.arc(box, start, end, fill=255, width=pen)
+
+    if digit == 0:
+        draw.rounded_rectangle([x0 - half, y0 - half, x1 + half, y1 + half], radius=int(width / 2 + half),
+                               outline=255, width=pen)
+    elif digit == 1:
+        stem = x0 + rng.uniform(0.55, 0.75) * width
+        line([(stem, y0), (stem, y1)])
+        line([(stem, y0 + 0.7 * half), (stem - rng.uniform(0.35, 0.55) * width, y0 + rng.uniform(0.18, 0.32) * height)])
+        if rng.random() < 0.15:  # a base, now and then
+            line([(x0 + 0.15 * width, y1 - 0.7 * half), (x1 - 0.05 * width, y1 - 0.7 * half)])
+    elif digit == 2:
+        radius = width / 2
+        arc([x0, y0, x1, y0 + 2 * radius], 180, 400)
+        angle = np.radians(40)
+        line([(x0 + radius * (1 + np.cos(angle)), y0 + radius * (1 + np.sin(angle))),
+              (x0, y1 - 0.7 * half), (x1, y1 - 0.7 * half)])
+    elif digit == 3:
+        middle = (y0 + y1) / 2
+        if rng.random() < 0.5:  # a flat top and a diagonal into the lower bowl
+            line([(x0 + 0.05 * width, y0), (x1 - 0.05 * width, y0), (x0 + 0.4 * width, middle - 0.05 * height)])
+        else:
+            arc([x0 + 0.08 * width, y0, x1 - 0.04 * width, middle + 0.5 * half], 190, 450)
+        arc([x0, middle - 0.08 * height, x1, y1], 270, 520)
+    elif digit == 4:
+        stem = x0 + rng.uniform(0.65, 0.8) * width
+        bar = y0 + rng.uniform(0.62, 0.72) * height
+        if rng.random() < 0.5:  # open: the diagonal stops short of the stem
+            line([(x0 + rng.uniform(0.3, 0.5) * width, y0), (x0, bar), (x1, bar)])
+            line([(stem, y0 + rng.uniform(0.3, 0.45) * height), (stem, y1)])
+        else:
+            line([(stem, y1), (stem, y0), (x0, bar), (x1, bar)])
+    elif digit == 5:
+        waist = y0 + rng.uniform(0.38, 0.45) * height
+        line([(x1 - 0.05 * width, y0), (x0 + 0.08 * width, y0), (x0 + 0.02 * width, waist + 0.05 * height)])
+        arc([x0 - 0.02 * width, waist, x1, y1], 200, 510)
+    elif digit in (6, 9):  # a 9 is a 6 turned round
+        bowl_top = y1 - width
+        draw.ellipse([x0, bowl_top, x1, y1], outline=255, width=pen)
+        if rng.random() < 0.6:  # a straight stem into the bowl
+            line([(x0 + 0.12 * width, bowl_top + 0.22 * width), (x0 + rng.uniform(0.55, 0.75) * width, y0)])
+        else:
+            arc([x0, y0, x1 + 0.6 * width, y1 + 0.4 * height], 180, 250)
+        if digit == 9:
+            canvas = canvas.rotate(180)
+    elif digit == 7:
+        line([(x0, y0), (x1, y0), (x0 + rng.uniform(0.15, 0.4) * width, y1)])
+    else:  # 8: two bowls, the upper one a little narrower
+        waist = y0 + rng.uniform(0.43, 0.48) * height
+        draw.ellipse([x0 + 0.08 * width, y0, x1 - 0.08 * width, waist + half], outline=255, width=pen)
+        draw.ellipse([x0, waist - half, x1, y1], outline=255, width=pen)
+    return canvas.crop(canvas.getbbox())
 
 
 def seven_segment(digit: int, rng: np.random.Generator, height: int = 96) -> Image.Image:
@@ -127,10 +207,14 @@ def seven_segment(digit: int, rng: np.random.Generator, height: int = 96) -> Ima
     return canvas.crop(canvas.point(lambda v: 255 if v > 128 else 0).getbbox())  # the lit segments' box
 
 
-def meter_window(glyph: Image.Image, rng: np.random.Generator) -> Image.Image:
+def meter_window(glyph: Image.Image, rng: np.random.Generator,
+                 neighbours: tuple[Image.Image, Image.Image] | None = None) -> Image.Image:
     """A white-on-black ``glyph`` as a camera sees it in a meter: a drum or display window,
     light digits on dark or dark on light (red drums look dark in grey), narrow faces, the
-    frame's edges and scale marks at the sides, uneven light, blur and noise."""
+    frame's edges and scale marks at the sides, thin rims beside, above and below the digit
+    (often touching it), a sliver of the ``neighbours`` (the digits above and below it on a
+    drum), uneven light, blur, noise, and sometimes few pixels (a small crop of a distant
+    meter). The digit's box is in ``info["digit_box"]``."""
     glyph = glyph.resize((max(2, round(glyph.width * rng.uniform(0.6, 1.0))), glyph.height), Image.Resampling.BILINEAR)
     height = int(glyph.height / rng.uniform(0.55, 0.85))
     width = int(max(glyph.width / rng.uniform(0.5, 0.85), 0.55 * height))
@@ -139,6 +223,33 @@ def meter_window(glyph: Image.Image, rng: np.random.Generator) -> Image.Image:
     left = int(round((width - glyph.width) * rng.uniform(0.3, 0.7)))
     margins = (left, width - left - glyph.width, top, height - top - glyph.height)
     ink[top:top + glyph.height, left:left + glyph.width] = np.asarray(glyph, np.float32) / 255
+    if neighbours is not None:  # a sliver of the next digit on the drum above, of the one before below
+        for side, neighbour in zip(("top", "bottom"), neighbours):
+            margin = top if side == "top" else height - top - glyph.height
+            shown = int(rng.uniform(0.03, 0.2) * glyph.height)
+            if rng.random() < 0.4 and 3 <= shown < margin - 2:
+                strip = np.asarray(neighbour.resize((glyph.width, glyph.height), Image.Resampling.BILINEAR),
+                                   np.float32) / 255
+                if side == "top":
+                    ink[:shown, left:left + glyph.width] = strip[-shown:]
+                else:
+                    ink[height - shown:, left:left + glyph.width] = strip[:shown]
+    for side in ("left", "right"):  # the window's rim: a thin upright line close beside the digit
+        margin = left if side == "left" else width - left - glyph.width
+        if rng.random() < 0.35 and margin > 3:
+            thick = max(1, int(width * rng.uniform(0.02, 0.05)))
+            gap = 0 if rng.random() < 0.4 else int(rng.uniform(0.0, 0.7) * (margin - thick))  # often touching it
+            x = left - gap - thick if side == "left" else left + glyph.width + gap
+            y0, y1 = sorted(rng.integers(0, height // 5, 2) * [1, -1] + [0, height])
+            ink[y0:y1, max(0, x):x + thick] = np.maximum(ink[y0:y1, max(0, x):x + thick], rng.uniform(0.5, 1.0))
+    if rng.random() < 0.3:  # a thin bright or dark line across the window above or below the digit: a bevel, a rim
+        below = bool(rng.random() < 0.5)
+        margin = height - top - glyph.height if below else top
+        if margin > 4:
+            thick = max(1, int(height * rng.uniform(0.01, 0.03)))
+            reach = 0.0 if rng.random() < 0.4 else rng.uniform(0.2, 0.8)  # often touching the digit
+            y = top + glyph.height + int(reach * (margin - thick)) if below else top - thick - int(reach * (margin - thick))
+            ink[y:y + thick, :] = np.maximum(ink[y:y + thick, :], rng.uniform(0.5, 1.0))
     ground, digit = (rng.uniform(0.05, 0.4), rng.uniform(0.65, 1.0)) if rng.random() < 0.5 \
         else (rng.uniform(0.6, 1.0), rng.uniform(0.0, 0.35))
     scene = ground + (digit - ground) * ink
@@ -161,5 +272,11 @@ def meter_window(glyph: Image.Image, rng: np.random.Generator) -> Image.Image:
     image = Image.fromarray(np.round(scene * 255).astype(np.uint8), mode="L")
     if rng.random() < 0.5:
         image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.5)) * height / 64))
-    image.info["digit_box"] = (left, top, left + glyph.width, top + glyph.height)
+    box = (left, top, left + glyph.width, top + glyph.height)
+    if rng.random() < 0.5:  # a small crop of a distant meter: few pixels, soft
+        ratio = rng.uniform(24, 48) / height
+        if ratio < 1:
+            image = image.resize((max(8, round(width * ratio)), max(8, round(height * ratio))), Image.Resampling.BOX)
+            box = tuple(round(v * ratio) for v in box)
+    image.info["digit_box"] = box
     return image

@@ -40,7 +40,7 @@ from model import (
     save_checkpoint,
     to_model_input,
 )
-from printed_digits import printed_digits
+from printed_digits import METER_SCENES_PER_GLYPH, printed_digits
 from runs import (
     DEFAULT_RUNS_DIR,
     EPOCH_FIELDS,
@@ -102,9 +102,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", type=Path, default=None, metavar="PATH",
                         help="continue the run saved in PATH (the *_last.pth file written beside --output)")
     parser.add_argument("--printed-digits", type=int, default=None, metavar="N",
-                        help="mix N glyphs and N meter scenes (a window, a 7-segment display) of each digit "
-                             "in each of 21 fonts into training, so printed digits are read too; "
-                             "0 for MNIST alone (default: the preset's, 5 for default)")
+                        help=f"mix N glyphs and {METER_SCENES_PER_GLYPH}N meter scenes (a drum's window, a "
+                             "7-segment display) of each digit in each of 21 fonts into training, so printed and "
+                             "meter digits are read too; 0 for MNIST alone (default: the preset's, 5 for default)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                         help="random rotation, scale and shift of each training image "
                              "(default: the preset's, on for default)")
@@ -396,7 +396,7 @@ def run(args: argparse.Namespace) -> int:
                                                                   workers=os.cpu_count() or 1))
         train_x, train_y = torch.cat([train_x, printed_x]), torch.cat([train_y, printed_y])
         print(f"Printed digits: {len(printed_x)} ({len(PRINTED_FONTS)} fonts x 10 digits x {args.printed_digits} "
-              f"glyphs and {args.printed_digits} meter scenes) added to training")
+              f"glyphs and {METER_SCENES_PER_GLYPH * args.printed_digits} meter scenes) added to training")
     train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
 
     model = LeNet5(activation=args.activation, pooling=args.pooling, batch_norm=args.batch_norm,

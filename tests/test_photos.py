@@ -1,5 +1,6 @@
 """find_digit on photo-like pages these tests draw themselves: grid lines, a box around the
-digit, a shadow, a small digit far off-centre, a digit touching a line, a meter's window.
+digit, a shadow, a small digit far off-centre, a digit touching a line, a meter's window with
+its rims, outline and scale.
 
 Each case puts a known digit at a known place and checks that the digit found is that one
 (the same picture as the clean digit gives) and that its box is where the digit was put.
@@ -128,6 +129,49 @@ def test_scale_ticks_beside_a_meter_digit_are_not_part_of_it(font, digit):
     for row in range(1, ink.shape[0], 6):  # the scale's ticks, a few pixels right of the digit
         drum[row:row + 2, bounds[2] + 4:bounds[2] + 8] -= 0.6
     assert_reads(drum, font, digit, bounds)
+
+
+def tight_drum(ink, pad_x, pad_y, level=0.75):
+    """A meter's crop: drum paper a little larger than the digit, the digit put in its middle."""
+    drum = paper(ink.shape[0] + 2 * pad_y, ink.shape[1] + 2 * pad_x, level=level)
+    return drum, put(drum, ink, pad_y, pad_x, strength=0.6)
+
+
+def cropped_glyph(font, digit, size):
+    ink = glyph(font, digit, size)
+    rows, cols = np.flatnonzero(ink.max(1) > 0.1), np.flatnonzero(ink.max(0) > 0.1)
+    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
+@pytest.mark.parametrize("digit", [1, 6, 8])
+def test_window_outline_around_a_meter_digit_is_not_part_of_it(font, digit):
+    ink = cropped_glyph(font, digit, 80)
+    drum, bounds = tight_drum(ink, 12, 8)
+    left, top, right, bottom = bounds
+    drum[top - 5:bottom + 5, [left - 7, right + 6]] -= 0.6  # the window's thin edge, round three sides
+    drum[top - 5, left - 7:right + 7] -= 0.6
+    assert_reads(drum, font, digit, bounds)
+
+
+@pytest.mark.parametrize("digit", [0, 3, 7])
+def test_thin_rims_and_a_scale_strip_beside_a_meter_digit_are_not_part_of_it(font, digit):
+    ink = cropped_glyph(font, digit, 80)
+    drum, bounds = tight_drum(ink, 10, 8)
+    left, top, right, bottom = bounds
+    drum[top - 5:top - 3, :] -= 0.6  # the window's rims, across the drum above and below the digit
+    drum[bottom + 3:bottom + 5, :] -= 0.6
+    drum[top + 10:bottom - 10, right + 4:right + 6] -= 0.6  # a scale's upright strip
+    assert_reads(drum, font, digit, bounds)
+
+
+def test_a_loose_flag_drawn_with_the_digits_pen_stays_part_of_it(font):
+    ink = cropped_glyph(font, 5, 160)
+    flag_bottom = np.argmax(ink[:, ink.shape[1] // 2] < 0.3)  # the flag's lower edge, half-way along it
+    ink[flag_bottom:flag_bottom + 6, : ink.shape[1] // 3] = 0  # the pen lifted between flag and stem
+    page = paper(200, 200)
+    bounds = put(page, ink, 40, 60)
+    found = find_digit(np.clip(page, 0, 1))
+    assert overlap(found.box, bounds) > 0.9, (found.box, bounds)  # the flag's row is in the box
 
 
 def test_broken_pencil_stroke_is_one_digit(font):

@@ -1,6 +1,7 @@
-"""The printed digits training mixes in: 7-segment displays and meter windows."""
+"""The printed digits training mixes in: DIN lettering, 7-segment displays and meter windows."""
 
 import numpy as np
+from PIL import Image
 
 import printed_digits as pd
 from fonts import load_font, resolve_font
@@ -34,9 +35,34 @@ def test_meter_windows_are_found_where_the_digit_was_drawn():
     assert hits >= 32  # the rest are redrawn by printed_digits, not learnt from
 
 
+def test_din_digits_are_upright_strokes_each_its_own_shape():
+    rng = np.random.default_rng(2)
+    drawn = [lit(pd.din_digit(digit, rng)) for digit in range(10)]
+    for image in drawn:
+        rows, cols = image.any(1), image.any(0)
+        assert rows[0] and rows[-1] and cols[0] and cols[-1]  # cropped to its ink
+        assert image.shape[0] > 1.3 * image.shape[1]  # a narrow face, taller than wide
+        assert 0.1 < image.mean() < 0.6  # strokes, not a blob
+    pictures = [find_digit(Image.fromarray(image.astype(np.uint8) * 255)).image for image in drawn]
+    for a in range(10):  # no two digits come out as the same picture
+        for b in range(a + 1, 10):
+            assert np.corrcoef(pictures[a].ravel(), pictures[b].ravel())[0, 1] < 0.9, (a, b)
+
+
+def test_drum_windows_show_at_most_a_sliver_of_the_neighbouring_digits():
+    rng = np.random.default_rng(3)
+    for k in range(30):
+        glyph = pd.din_digit(k % 10, rng)
+        scene = pd.meter_window(glyph, rng, neighbours=(pd.din_digit((k + 1) % 10, rng), pd.din_digit((k + 9) % 10, rng)))
+        left, top, right, bottom = scene.info["digit_box"]
+        assert 0 <= left < right <= scene.width and 0 <= top < bottom <= scene.height
+        assert (bottom - top) >= 0.5 * scene.height  # the digit is most of the window
+
+
 def test_printed_digits_mix_all_three_scenes_and_stay_balanced():
-    images, labels = pd.printed_digits(3, seed=0, fonts=("DejaVuSans",))
-    assert images.shape == (60, 28, 28) and np.bincount(labels).tolist() == [6] * 10
+    images, labels = pd.printed_digits(2, seed=0, fonts=("DejaVuSans",))
+    per_digit = 2 * (1 + pd.METER_SCENES_PER_GLYPH)
+    assert images.shape == (10 * per_digit, 28, 28) and np.bincount(labels).tolist() == [per_digit] * 10
     assert all(image.max() == 255 for image in images)
 
 

@@ -10,6 +10,7 @@ from PIL import Image
 
 import train
 from model import load_checkpoint
+from printed_digits import METER_SCENES_PER_GLYPH
 
 
 def _states_equal(a, b):
@@ -58,11 +59,13 @@ def test_short_run_saves_checkpoint_and_plot_and_learns(tiny_mnist, tmp_path, ca
 def test_printed_digits_join_the_training_set_only(tiny_mnist, tmp_path, capsys):
     assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "1", "--printed-digits", "1")) == 0
     out = capsys.readouterr().out
-    assert "Printed digits: 420 (21 fonts x 10 digits x 1 glyphs and 1 meter scenes) added to training" in out
+    scenes = METER_SCENES_PER_GLYPH
+    printed = 21 * 10 * (1 + scenes)
+    assert f"Printed digits: {printed} (21 fonts x 10 digits x 1 glyphs and {scenes} meter scenes) added to training" in out
     assert "MNIST: 300 training, 100 validation, 100 test images" in out
     assert load_checkpoint(tmp_path / "model.pth").meta["args"]["printed_digits"] == 1
     scheduler = load_checkpoint(tmp_path / "model_last.pth").extra["scheduler"]
-    assert scheduler["total_steps"] == -(-(300 + 420) // 32)  # the epoch really ran over both sets
+    assert scheduler["total_steps"] == -(-(300 + printed) // 32)  # the epoch really ran over both sets
 
 
 def test_same_seed_gives_the_same_weights_on_cpu(tiny_mnist, tmp_path):

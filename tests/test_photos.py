@@ -25,6 +25,13 @@ def glyph(font, digit, size):
     return np.asarray(gen.render_digit(digit, font, size), dtype=np.float32) / 255
 
 
+def cropped_glyph(font, digit, size):
+    """The glyph cut to its ink."""
+    ink = glyph(font, digit, size)
+    rows, cols = np.flatnonzero(ink.max(1) > 0.1), np.flatnonzero(ink.max(0) > 0.1)
+    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
 def similarity(a, b):
     return np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1]
 
@@ -51,6 +58,12 @@ def paper(height, width, level=0.85, seed=0):
 def put(page, ink, top, left, strength=0.7):
     page[top:top + ink.shape[0], left:left + ink.shape[1]] -= strength * ink
     return ink_bounds(ink, top, left)
+
+
+def tight_drum(ink, pad_x, pad_y, level=0.75):
+    """A meter's crop: drum paper a little larger than the digit, the digit put in its middle."""
+    drum = paper(ink.shape[0] + 2 * pad_y, ink.shape[1] + 2 * pad_x, level=level)
+    return drum, put(drum, ink, pad_y, pad_x, strength=0.6)
 
 
 def assert_reads(page, font, digit, bounds, min_similarity=0.85):
@@ -121,26 +134,12 @@ def test_light_digit_in_a_dark_meter_window_with_a_light_frame(font):
 
 @pytest.mark.parametrize("digit", [1, 2, 4])
 def test_scale_ticks_beside_a_meter_digit_are_not_part_of_it(font, digit):
-    ink = glyph(font, digit, 64)
-    rows, cols = np.flatnonzero(ink.max(1) > 0.1), np.flatnonzero(ink.max(0) > 0.1)
-    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # a tight crop of a drum: the digit as tall as it
+    ink = cropped_glyph(font, digit, 64)  # a tight crop of a drum: the digit as tall as it
     drum = paper(ink.shape[0], ink.shape[1] + 20, level=0.75)
     bounds = put(drum, ink, 0, 4, strength=0.6)
     for row in range(1, ink.shape[0], 6):  # the scale's ticks, a few pixels right of the digit
         drum[row:row + 2, bounds[2] + 4:bounds[2] + 8] -= 0.6
     assert_reads(drum, font, digit, bounds)
-
-
-def tight_drum(ink, pad_x, pad_y, level=0.75):
-    """A meter's crop: drum paper a little larger than the digit, the digit put in its middle."""
-    drum = paper(ink.shape[0] + 2 * pad_y, ink.shape[1] + 2 * pad_x, level=level)
-    return drum, put(drum, ink, pad_y, pad_x, strength=0.6)
-
-
-def cropped_glyph(font, digit, size):
-    ink = glyph(font, digit, size)
-    rows, cols = np.flatnonzero(ink.max(1) > 0.1), np.flatnonzero(ink.max(0) > 0.1)
-    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
 
 
 @pytest.mark.parametrize("digit", [1, 6, 8])

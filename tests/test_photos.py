@@ -33,7 +33,10 @@ def cropped_glyph(font, digit, size):
 
 
 def similarity(a, b):
-    return np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1]
+    """Correlation of two 28x28 digits, the best over shifts of a pixel either way: framing by
+    the centre of mass may round a thin stroke a pixel off, and that is still the same picture."""
+    return max(np.corrcoef(np.roll(a, (dy, dx), (0, 1)).ravel().astype(float), b.ravel().astype(float))[0, 1]
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 
 
 def ink_bounds(ink, top, left):

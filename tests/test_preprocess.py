@@ -123,6 +123,32 @@ def test_fine_pen_on_a_large_scan_is_thickened_to_mnist_strokes():
     assert coverage[1] > 0.7 * coverage[30] and coverage[3] > 0.7 * coverage[30]  # unthickened: a tenth of it
 
 
+def test_a_pen_mnist_also_has_is_left_as_drawn():
+    """Only pens thinner than almost all of MNIST's are thickened: one within its range keeps
+    its weight, so a narrow digit's counters and a curl's gap to its loop stay open."""
+    from PIL import ImageDraw
+
+    coverage = {}
+    for pen in (70, 90):  # about MNIST's 10th percentile and its median, on a 7 700 pixels tall
+        canvas = Image.new("L", (1000, 1000), 255)
+        ImageDraw.Draw(canvas).line([(200, 150), (800, 150), (400, 850)], fill=0, width=pen)
+        coverage[pen] = (mnist_like(canvas) > 128).mean()
+    assert coverage[70] < 0.95 * coverage[90]  # thickened to MNIST's median pen, it would cover more
+
+
+def test_nearly_equal_pens_come_out_nearly_equal():
+    """Thickening eases off towards the thinnest pen MNIST has, rather than stopping there:
+    pens either side of that edge must not come out one bold and one thin."""
+    from PIL import ImageDraw
+
+    coverage = []
+    for pen in (48, 50, 52, 54):  # on a 7 700 pixels tall: about MNIST's thinnest pen, either side
+        canvas = Image.new("L", (1000, 1000), 255)
+        ImageDraw.Draw(canvas).line([(200, 150), (800, 150), (400, 850)], fill=0, width=pen)
+        coverage.append((mnist_like(canvas) > 128).mean())
+    assert max(coverage) < 1.3 * min(coverage)
+
+
 def test_other_modes_and_bit_depths(font):
     base = digit_image(font, 6)
     reference = mnist_like(base)

@@ -111,14 +111,18 @@ def test_huge_noisy_photo_with_a_small_digit(font):
     assert similarity(out, mnist_like(digit_image(font, 7))) > 0.9
 
 
-def test_fine_pen_on_a_large_scan_is_thickened_to_mnist_strokes():
+def seven_coverage(pen):
+    """Share of the 28x28 frame a 7 about 700 pixels tall, drawn with a ``pen`` so many pixels
+    wide on a 1000x1000 page, covers after preprocessing: how heavy its stroke came out."""
     from PIL import ImageDraw
 
-    coverage = {}
-    for pen in (1, 3, 30):
-        canvas = Image.new("L", (1000, 1000), 255)
-        ImageDraw.Draw(canvas).line([(200, 150), (800, 150), (400, 850)], fill=0, width=pen)  # a 7
-        coverage[pen] = (mnist_like(canvas) > 128).mean()
+    canvas = Image.new("L", (1000, 1000), 255)
+    ImageDraw.Draw(canvas).line([(200, 150), (800, 150), (400, 850)], fill=0, width=pen)
+    return (mnist_like(canvas) > 128).mean()
+
+
+def test_fine_pen_on_a_large_scan_is_thickened_to_mnist_strokes():
+    coverage = {pen: seven_coverage(pen) for pen in (1, 3, 30)}
     assert 0.07 < coverage[30] < 0.17  # MNIST's 7s: 5th to 95th percentile of this figure
     assert coverage[1] > 0.7 * coverage[30] and coverage[3] > 0.7 * coverage[30]  # unthickened: a tenth of it
 
@@ -126,26 +130,14 @@ def test_fine_pen_on_a_large_scan_is_thickened_to_mnist_strokes():
 def test_a_pen_mnist_also_has_is_left_as_drawn():
     """Only pens thinner than almost all of MNIST's are thickened: one within its range keeps
     its weight, so a narrow digit's counters and a curl's gap to its loop stay open."""
-    from PIL import ImageDraw
-
-    coverage = {}
-    for pen in (70, 90):  # about MNIST's 10th percentile and its median, on a 7 700 pixels tall
-        canvas = Image.new("L", (1000, 1000), 255)
-        ImageDraw.Draw(canvas).line([(200, 150), (800, 150), (400, 850)], fill=0, width=pen)
-        coverage[pen] = (mnist_like(canvas) > 128).mean()
-    assert coverage[70] < 0.95 * coverage[90]  # thickened to MNIST's median pen, it would cover more
+    # about MNIST's 10th percentile and its median; thickened to the median, the first would cover more
+    assert seven_coverage(70) < 0.95 * seven_coverage(90)
 
 
 def test_nearly_equal_pens_come_out_nearly_equal():
     """Thickening eases off towards the thinnest pen MNIST has, rather than stopping there:
     pens either side of that edge must not come out one bold and one thin."""
-    from PIL import ImageDraw
-
-    coverage = []
-    for pen in (48, 50, 52, 54):  # on a 7 700 pixels tall: about MNIST's thinnest pen, either side
-        canvas = Image.new("L", (1000, 1000), 255)
-        ImageDraw.Draw(canvas).line([(200, 150), (800, 150), (400, 850)], fill=0, width=pen)
-        coverage.append((mnist_like(canvas) > 128).mean())
+    coverage = [seven_coverage(pen) for pen in (48, 50, 52, 54)]  # about MNIST's thinnest pen, either side
     assert max(coverage) < 1.3 * min(coverage)
 
 

@@ -4,10 +4,10 @@
     python explain.py --filters                 # the learned filters of both convolutions
     python explain.py --mnist-test              # error analysis over the 10,000 test digits
 
-Images are read exactly as inference.py reads them (preprocess.find_digit). Attributions are
-Captum's: Integrated Gradients from a black image, for the predicted digit and for the
-runner-up, so "why 7 and not 1" shows side by side, and occlusion as a check that needs no
-gradients at all.
+Images are read exactly as inference.py reads them (preprocess.find_digit, and of its
+readings the one inference.py goes by). Attributions are Captum's: Integrated Gradients from
+a black image, for the predicted digit and for the runner-up, so "why 7 and not 1" shows side
+by side, and occlusion as a check that needs no gradients at all.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from model import (
     load_model,
     to_model_input,
 )
-from preprocess import examine
+from preprocess import Digit, examine
 
 DEFAULT_OUTPUT = Path("explanations")
 IG_STEPS = 64
@@ -118,6 +118,18 @@ def _signed(ax, values: torch.Tensor, title: str) -> None:
     ax.imshow(values.cpu().numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
     ax.set_title(title, fontsize=8, y=1.0)  # a fixed place: working it out per axes costs a tenth of a second
     ax.axis("off")
+
+
+def read_as_inference_does(model: LeNet5, mean: float, std: float, digit: Digit) -> Digit:
+    """The reading of an image (``Digit.readings``) that inference.py goes by."""
+    from inference import surest_reading
+
+    if not digit.alternatives:
+        return digit
+    images = torch.from_numpy(np.stack([reading.image for reading in digit.readings]))
+    with torch.no_grad():
+        probabilities = torch.softmax(model(to_model_input(images, mean, std)), 1).numpy()
+    return digit.readings[surest_reading(probabilities)]
 
 
 def explain_image(model: LeNet5, mean: float, std: float, source: str, preview: np.ndarray, digit: np.ndarray,
@@ -291,13 +303,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
         problems += len(missing)
         for file in files:
-            digit, preview, error = examine(file, preview=True)
+            digit, _, error = examine(file, preview=True)
             if digit is None:
                 print(f"{file}: {error}", file=sys.stderr)
                 problems += 1
                 continue
+            digit = read_as_inference_does(model, checkpoint.mean, checkpoint.std, digit)
             out = args.output / f"{file.stem}_explained.png"
-            found = explain_image(model, checkpoint.mean, checkpoint.std, str(file), preview, digit.image, out)
+            found = explain_image(model, checkpoint.mean, checkpoint.std, str(file), digit.preview, digit.image, out)
             print(f"{file}: predicted {found['prediction']}, runner-up {found['runner_up']} -> {out}")
     return 1 if problems else 0
 

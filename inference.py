@@ -34,7 +34,7 @@ from artifacts import (
     ModelFileError,
     atomic_write,
 )
-from preprocess import Examined, ImageInput, examine_job, forked_pool, mnist_like
+from preprocess import Digit, Examined, ImageInput, examine_job, forked_pool, mnist_like
 
 if TYPE_CHECKING:
     import torch
@@ -44,9 +44,21 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm"}
 DEFAULT_FOLDER = Path("test_digits")
+READING_MARGIN = 0.15  # how much surer another reading of an image must be to be taken (see surest_reading)
 
 
 # --------------------------------------------------------------------------- prediction
+
+
+def surest_reading(probabilities: np.ndarray, margin: float = READING_MARGIN) -> int:
+    """Which of an image's readings (``Digit.readings``, their class probabilities in rows)
+    to go by: the first, all the pieces found to make the digit, unless another is surer of
+    its class by ``margin``. A reading that holds a window's bar or a neighbour's sliver looks
+    like no digit in particular, and the digit without it like one. The margin keeps a digit
+    written in two strokes whole, where one stroke alone reads a little surer as a 1."""
+    confidence = probabilities.max(1)
+    best = int(confidence.argmax())
+    return best if confidence[best] >= confidence[0] + margin else 0
 
 
 def label_from_path(path: Path) -> int | None:
@@ -138,26 +150,34 @@ class Predictor:
         results: list[Prediction] = []
         for _ in range(0, len(inputs), batch_size):
             batch = list(itertools.islice(prepared, batch_size))
-            ready = [r for r in batch if r.image is not None]
-            if ready:
-                probs = self.probabilities(np.stack([r.image for r in ready]))
-                for result, p in zip(ready, probs):
+            found = [(result, digit.readings) for result, digit in batch if digit is not None]
+            if found:
+                probs = self.probabilities(np.stack([r.image for _, readings in found for r in readings]))
+                start = 0
+                for result, readings in found:
+                    options = probs[start:start + len(readings)]
+                    start += len(readings)
+                    best = surest_reading(options)
+                    chosen, p = readings[best], options[best]
+                    result.image, result.box = chosen.image, chosen.box
+                    if chosen.preview is not None:
+                        result.preview = chosen.preview
                     result.probabilities = [round(float(v), 6) for v in p]
                     result.prediction = int(p.argmax())
                     result.confidence = round(float(p.max()), 6)
-            results.extend(batch)
+            results.extend(result for result, _ in batch)
         return results
 
     @staticmethod
-    def _prepare(item: ImageInput, label: int | None, found: Examined) -> Prediction:
+    def _prepare(item: ImageInput, label: int | None, found: Examined) -> tuple[Prediction, Digit | None]:
         is_path = isinstance(item, (str, Path))
         source = str(item) if is_path else f"<{type(item).__name__}>"
         if label is None and is_path:
             label = label_from_path(Path(item))
         digit, preview, error = found
         if digit is None:
-            return Prediction(source, label, error=error, preview=preview)
-        return Prediction(source, label, image=digit.image, box=digit.box, preview=preview)
+            return Prediction(source, label, error=error, preview=preview), None
+        return Prediction(source, label, preview=preview), digit
 
 
 @contextlib.contextmanager

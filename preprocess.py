@@ -18,7 +18,7 @@ import multiprocessing
 import signal
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Union
 
@@ -51,10 +51,25 @@ class ImageReadError(ValueError):
 class Digit:
     """A digit found in an image: the MNIST-like 28x28 picture of it (uint8, white on black)
     and the box it was taken from, (left, top, right, bottom) in the image's own pixels
-    after EXIF rotation."""
+    after EXIF rotation.
+
+    ``alternatives`` are other readings of the same ink: the central piece alone, where
+    pieces near it were joined to it (not on a clean page, where all the ink is the digit,
+    a dry pen's broken strokes too). Whether a bar beside a meter digit, a scale's ticks or
+    the sliver of the next drum's digit belongs to it is often plainest from what the digit
+    then reads as, so a reader weighs each reading with its network and takes the one it is
+    surest of (``inference.surest_reading``). ``preview`` is ``examine``'s small picture of
+    the input with this reading's box drawn."""
 
     image: np.ndarray
     box: tuple[int, int, int, int]
+    alternatives: tuple[Digit, ...] = ()
+    preview: np.ndarray | None = None
+
+    @property
+    def readings(self) -> tuple[Digit, ...]:
+        """This reading first, then its alternatives."""
+        return (self, *self.alternatives)
 
 
 # --------------------------------------------------------------------------- reading
@@ -167,7 +182,8 @@ def _composite_on_white(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def mnist_like(image: ImageInput) -> np.ndarray | None:
     """A user's image as an MNIST digit: uint8 28x28, white ink on black, the longer side of
-    the ink 20 pixels, centred by centre of mass. None when the image holds no digit."""
+    the ink 20 pixels, centred by centre of mass. None when the image holds no digit. This is
+    ``find_digit``'s first reading; a reader with a network weighs its alternatives too."""
     found = find_digit(image)
     return None if found is None else found.image
 
@@ -179,14 +195,15 @@ def find_digit(image: ImageInput) -> Digit | None:
         image = read_image(image, longest=2 * WORK_SIDE)
     gray = to_grayscale(image)
     located = locate_ink(gray)
-    if located is None:
+    if not located:
         return None
-    ink, box = located
     full = image.info.get("full_size") if isinstance(image, Image.Image) else None
     if full is not None and full != (gray.shape[1], gray.shape[0]):  # decoded at a reduced scale
         sx, sy = full[0] / gray.shape[1], full[1] / gray.shape[0]
-        box = (int(box[0] * sx), int(box[1] * sy), min(full[0], round(box[2] * sx)), min(full[1], round(box[3] * sy)))
-    return Digit(_centre_in_frame(_scale_to_box(ink)), box)
+        located = [(ink, (int(box[0] * sx), int(box[1] * sy), min(full[0], round(box[2] * sx)),
+                          min(full[1], round(box[3] * sy)))) for ink, box in located]
+    first, *others = (Digit(_centre_in_frame(_scale_to_box(ink)), box) for ink, box in located)
+    return replace(first, alternatives=tuple(others))
 
 
 Examined = tuple[Digit | None, np.ndarray | None, str | None]  # the digit, a preview, an error
@@ -201,8 +218,13 @@ def examine(image: ImageInput, preview: bool = False) -> Examined:
         if isinstance(image, (str, Path)):
             image = read_image(Path(image), longest=2 * WORK_SIDE)
         found = find_digit(image)
-        shown = preview_with_box(image, found.box if found else None) if preview else None
-        return found, shown, None if found else NO_DIGIT
+        if found is None:
+            return None, preview_with_box(image, None) if preview else None, NO_DIGIT
+        if preview:
+            found = replace(found, preview=preview_with_box(image, found.box),
+                            alternatives=tuple(replace(other, preview=preview_with_box(image, other.box))
+                                               for other in found.alternatives))
+        return found, found.preview, None
     except ImageReadError as exc:
         return None, None, str(exc)
 
@@ -248,8 +270,9 @@ def preview_with_box(image: ImageInput, box: tuple[int, int, int, int] | None, s
 # --------------------------------------------------------------------------- finding the digit
 
 
-def locate_ink(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
-    """The digit's ink (white on black, 0-1, cropped to it) and its box in ``gray``'s pixels.
+def locate_ink(gray: np.ndarray) -> Found:
+    """The digit's ink (white on black, 0-1, cropped to it) and its box in ``gray``'s pixels,
+    then the same for each alternative reading (see ``Digit``); empty where there is no digit.
 
     The image is searched at WORK_SIDE pixels at most (tiny ones enlarged to MIN_SIDE), in
     the polarity its brightness says: dark ink on light paper, or light digits on a dark
@@ -265,12 +288,9 @@ def locate_ink(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]
     work = np.clip(work, 0, 1, dtype=np.float32)  # cubic enlargement overshoots at edges
     dark_ink = _ink_is_dark(work)
     found = _best_digit(work if dark_ink else 1 - work, enlarged=scale if scale > 1 else 0.0)
-    if found is None:
-        return None
-    ink, (left, top, right, bottom) = found
-    box = (int(np.floor(left / scale)), int(np.floor(top / scale)),
-           min(w, int(np.ceil(right / scale))), min(h, int(np.ceil(bottom / scale))))
-    return ink, box
+    return [(ink, (int(np.floor(left / scale)), int(np.floor(top / scale)),
+                   min(w, int(np.ceil(right / scale))), min(h, int(np.ceil(bottom / scale)))))
+            for ink, (left, top, right, bottom) in found]
 
 
 def _ink_is_dark(gray: np.ndarray) -> bool:
@@ -355,9 +375,14 @@ def _pieces(mask: np.ndarray, bridge: int) -> tuple[int, np.ndarray, np.ndarray,
     return count, labels, stats, centroids
 
 
-def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+Found = list[tuple[np.ndarray, tuple[int, int, int, int]]]  # ink cropped to a digit, and its box
+
+
+def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> Found:
     """The ink of the most digit-like group of pieces for dark ink on ``paper``, cropped to
-    it, white on black, and its box in ``paper``'s pixels. A small image,
+    it, white on black, and its box in ``paper``'s pixels; then, where the group joined
+    pieces to a central one off a clean page, that piece alone (a reading to weigh); empty if
+    none. A small image,
     ``enlarged`` by that factor for the search, is a tight crop: a digit's own bar may span
     most of it, so only lines that cross all of it are taken for ruled lines, and a stroke's
     soft edge is a whole pixel of the original wide."""
@@ -370,12 +395,12 @@ def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> tuple[np.ndarray, t
                           0.9 if tight else 0.6)
     peak = float(smooth[lines == 0].max(initial=0))  # the digit's contrast, not the grid's
     if peak < MIN_CONTRAST / 2 or peak < 8 * noise:
-        return None  # blank: nothing stands out from the paper's grain
+        return []  # blank: nothing stands out from the paper's grain
     low = max(4 * noise, 0.04, 0.35 * peak)
     mask = (ink > low).astype(np.uint8) & (1 - lines)
     count, labels, stats, centroids = _pieces(mask, bridge=2 * max(1, round(0.012 * min(h, w))) + 1)
     if count <= 1:
-        return None
+        return []
     mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
     strong = np.bincount(labels.ravel(), weights=(ink > max(low, 0.5 * peak)).ravel(), minlength=count)
     inked = labels > 0
@@ -411,12 +436,21 @@ def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> tuple[np.ndarray, t
         if scores[i] > best_score and max(stats[i][2], stats[i][3]) >= 0.02 * min(h, w) and stats[i][4] >= 6:
             best_score, seed = scores[i], i
     if seed == 0:
-        return None
+        return []
     if several:
         scores[_not_the_digit(seed, labels, stats, _stroke_widths(mask, labels, stats))] = 0
     members = _group(seed, stats, scores, brightest, (w, h))
-    if not lines.any() and not _sides(stats[seed], (w, h)):
-        members = _whole_page(members, stats, scores, brightest, (w, h))
+    clean_page = not lines.any() and not _sides(stats[seed], (w, h))
+    if clean_page:  # all its ink is the digit, a dry pen's broken strokes too: no other reading to weigh
+        return [_cut_out(ink, labels, stats, _whole_page(members, stats, scores, brightest, (w, h)), lines, enlarged)]
+    readings = [members, [seed]] if len(members) > 1 else [members]
+    return [_cut_out(ink, labels, stats, group, lines, enlarged) for group in readings]
+
+
+def _cut_out(ink: np.ndarray, labels: np.ndarray, stats: np.ndarray, members: list[int], lines: np.ndarray,
+             enlarged: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The ink of the pieces ``members``, cropped to them, and their box."""
+    h, w = ink.shape
     soft = max(1, round(enlarged / 2))  # a stroke's soft edge: a pixel of the original
     left = max(0, min(stats[i][0] for i in members) - soft)
     top = max(0, min(stats[i][1] for i in members) - soft)

@@ -184,3 +184,39 @@ def test_a_broken_checkpoint_found_while_many_images_are_read_is_one_clear_line(
     assert inference.main(["--model", str(tmp_path / "model.pth"), str(tmp_path / "many")]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1 and "python train.py" in captured.err
+
+
+class InkReader:
+    """A stand-in network: a digit with little ink reads as a sure 1, one with more ink as a
+    guess at 8, and one in between as a 7 about as sure as its alternative."""
+
+    def probabilities(self, digits, batch_size=1024):
+        rows = []
+        for ink in digits.reshape(len(digits), -1).mean(1) / 255:
+            cls, sure = (1, 0.9) if ink < 0.05 else (7, 0.8) if ink < 0.1 else (8, 0.4)
+            row = np.full(10, (1 - sure) / 9)
+            row[cls] = sure
+            rows.append(row)
+        return np.asarray(rows)
+
+
+def test_an_image_is_read_by_the_reading_the_network_is_clearly_surer_of():
+    from preprocess import Digit
+
+    def digit(fraction, box, alternatives=()):  # a 28x28 digit with ``fraction`` of its pixels inked
+        image = np.zeros((28, 28), np.uint8)
+        image.ravel()[:round(fraction * image.size)] = 255
+        return Digit(image, box, alternatives)
+
+    stroke = digit(0.02, (5, 10, 15, 40))  # alone: a sure 1
+    smudged = digit(0.2, (0, 0, 30, 40), (digit(0.5, (1, 1, 2, 2)), stroke))  # whole: a guess at 8
+    two_strokes = digit(0.08, (0, 0, 30, 40), (stroke,))  # whole: a 7 at 0.8, not enough less sure than 0.9
+    examined = [(smudged, None, None), (None, None, "no digit found"), (digit(0.2, (3, 3, 9, 9)), None, None),
+                (two_strokes, None, None)]
+    results = inference.Predictor(InkReader()).predict(["a", "b", "c", "d"], examined=iter(examined), batch_size=3)
+    assert [r.prediction for r in results] == [1, None, 8, 7]
+    assert results[0].box == stroke.box and results[0].image is stroke.image
+    assert results[0].confidence == pytest.approx(0.9)
+    assert results[2].box == (3, 3, 9, 9) and results[3].box == two_strokes.box
+    assert inference.surest_reading(np.array([[0.5, 0.5], [0.2, 0.8]])) == 1
+    assert inference.surest_reading(np.array([[0.5, 0.5], [0.4, 0.6]])) == 0

@@ -1,6 +1,6 @@
 """find_digit on photo-like pages these tests draw themselves: grid lines, a box around the
 digit, a shadow, a small digit far off-centre, a digit touching a line, a meter's window with
-its rims, outline and scale.
+its rims, outline, scale and the next drum digit's sliver.
 
 Each case puts a known digit at a known place and checks that the digit found is that one
 (the same picture as the clean digit gives) and that its box is where the digit was put.
@@ -12,7 +12,7 @@ from PIL import Image
 
 import fonts
 import generate_test_digits as gen
-from preprocess import find_digit, mnist_like
+from preprocess import examine, find_digit, mnist_like, preview_with_box
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +166,45 @@ def test_thin_rims_and_a_scale_strip_beside_a_meter_digit_are_not_part_of_it(fon
     assert_reads(drum, font, digit, bounds)
 
 
+def sliver_above(ink):
+    """A meter's crop, cut at the digit's foot, with the foot of the next digit up the drum
+    close above it: near enough that the search joins it to the digit."""
+    drum = paper(ink.shape[0] + 14, ink.shape[1] + 20, level=0.75)
+    left, top, right, _ = bounds = put(drum, ink, 14, 10, strength=0.6)
+    drum[top - 13:top - 6, left:right] -= 0.6
+    return np.clip(drum, 0, 1), bounds
+
+
+@pytest.mark.parametrize("digit", [1, 4, 6])
+def test_a_piece_joined_to_a_meter_digit_leaves_the_digit_alone_as_another_reading(font, digit):
+    ink = cropped_glyph(font, digit, 80)
+    drum, bounds = sliver_above(ink)
+    assert find_digit(np.where(np.arange(len(drum))[:, None] < bounds[1], 0.75, drum)).alternatives == ()  # one piece
+    found = find_digit(drum)
+    assert len(found.alternatives) == 1
+    alone = found.alternatives[0]
+    assert similarity(alone.image, mnist_like(glyph(font, digit, 64))) > 0.85
+    assert overlap(alone.box, bounds) > 0.8, (alone.box, bounds)  # whole, the box holds the sliver: 0.75
+    examined, shown, _ = examine(drum, preview=True)  # the report shows the box of the reading taken
+    assert np.array_equal(shown, preview_with_box(drum, found.box))
+    assert np.array_equal(examined.alternatives[0].preview, preview_with_box(drum, alone.box))
+
+
+@pytest.mark.parametrize("digit", [1, 4])
+def test_real_model_reads_a_meter_digit_under_the_next_digits_sliver(real_model, font, digit):
+    """Read whole, the sliver makes a 1 a 5 or 7 and a 4 a 7; the digit alone is surer."""
+    from explain import read_as_inference_does
+    from inference import Predictor
+    from model import load_model
+
+    drum, bounds = sliver_above(cropped_glyph(font, digit, 80))
+    result = Predictor.from_file(real_model).predict([drum])[0]
+    assert result.prediction == digit, result.top_k(3)
+    assert overlap(result.box, bounds) > 0.8, (result.box, bounds)
+    model, checkpoint = load_model(real_model)  # explain.py explains the same reading
+    assert read_as_inference_does(model, checkpoint.mean, checkpoint.std, find_digit(drum)).box == result.box
+
+
 def test_a_loose_flag_drawn_with_the_digits_pen_stays_part_of_it(font):
     ink = cropped_glyph(font, 5, 160)
     flag_bottom = np.argmax(ink[:, ink.shape[1] // 2] < 0.3)  # the flag's lower edge, half-way along it
@@ -174,6 +213,7 @@ def test_a_loose_flag_drawn_with_the_digits_pen_stays_part_of_it(font):
     bounds = put(page, ink, 40, 60)
     found = find_digit(np.clip(page, 0, 1))
     assert overlap(found.box, bounds) > 0.9, (found.box, bounds)  # the flag's row is in the box
+    assert found.alternatives == ()  # on a clean page all the ink is the digit: no stem alone to weigh
 
 
 def test_broken_pencil_stroke_is_one_digit(font):
@@ -202,8 +242,6 @@ def test_box_is_in_the_photo_pixels_when_a_large_jpeg_is_read_reduced(font, tmp_
 
 
 def test_report_preview_marks_the_box_that_was_read(font):
-    from preprocess import examine, preview_with_box
-
     page = paper(300, 400)
     bounds = put(page, glyph(font, 3, 90), 180, 280)
     page = np.clip(page, 0, 1)

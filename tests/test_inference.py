@@ -187,8 +187,8 @@ def test_a_broken_checkpoint_found_while_many_images_are_read_is_one_clear_line(
 
 
 class InkReader:
-    """A stand-in network: a digit with little ink reads as a sure 1, one with more ink as a
-    guess at 8, and one in between as a 7 about as sure as its alternative."""
+    """A stand-in network that reads a digit by how much ink it has: little, a sure 1 (0.9);
+    some, a fairly sure 7 (0.8); much, a guess at 8 (0.4)."""
 
     def probabilities(self, digits, batch_size=1024):
         rows = []
@@ -210,7 +210,7 @@ def test_an_image_is_read_by_the_reading_the_network_is_clearly_surer_of():
 
     stroke = digit(0.02, (5, 10, 15, 40))  # alone: a sure 1
     smudged = digit(0.2, (0, 0, 30, 40), (digit(0.5, (1, 1, 2, 2)), stroke))  # whole: a guess at 8
-    two_strokes = digit(0.08, (0, 0, 30, 40), (stroke,))  # whole: a 7 at 0.8, not enough less sure than 0.9
+    two_strokes = digit(0.08, (0, 0, 30, 40), (stroke,))  # whole: a 7 at 0.8; the stroke's 0.9 is not 0.15 surer
     examined = [(smudged, None, None), (None, None, "no digit found"), (digit(0.2, (3, 3, 9, 9)), None, None),
                 (two_strokes, None, None)]
     results = inference.Predictor(InkReader()).predict(["a", "b", "c", "d"], examined=iter(examined), batch_size=3)

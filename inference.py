@@ -109,10 +109,13 @@ class Predictor:
             print(result.prediction, result.confidence)
 
     With an .onnx file (from export.py) it runs on ONNX Runtime and never imports torch.
+    ``reading_margin`` is how much surer than an image's first reading another must be to be
+    taken (``surest_reading``); 1 always goes by the first.
     """
 
-    def __init__(self, classifier: TorchClassifier | OnnxClassifier) -> None:
+    def __init__(self, classifier: TorchClassifier | OnnxClassifier, reading_margin: float = READING_MARGIN) -> None:
         self.classifier = classifier
+        self.reading_margin = reading_margin
 
     @classmethod
     def from_file(cls, path: Path | str = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu") -> Predictor:
@@ -157,7 +160,7 @@ class Predictor:
                 for result, readings in found:
                     options = probs[start:start + len(readings)]
                     start += len(readings)
-                    best = surest_reading(options)
+                    best = surest_reading(options, self.reading_margin)
                     chosen, p = readings[best], options[best]
                     result.image, result.box = chosen.image, chosen.box
                     if chosen.preview is not None:

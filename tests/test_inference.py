@@ -218,5 +218,7 @@ def test_an_image_is_read_by_the_reading_the_network_is_clearly_surer_of():
     assert results[0].box == stroke.box and results[0].image is stroke.image
     assert results[0].confidence == pytest.approx(0.9)
     assert results[2].box == (3, 3, 9, 9) and results[3].box == two_strokes.box
+    first_only = inference.Predictor(InkReader(), reading_margin=1).predict(["a"], examined=iter(examined[:1]))
+    assert first_only[0].prediction == 8 and first_only[0].box == smudged.box
     assert inference.surest_reading(np.array([[0.5, 0.5], [0.2, 0.8]])) == 1
     assert inference.surest_reading(np.array([[0.5, 0.5], [0.4, 0.6]])) == 0

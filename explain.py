@@ -122,14 +122,17 @@ def _signed(ax, values: torch.Tensor, title: str) -> None:
 
 def read_as_inference_does(model: LeNet5, mean: float, std: float, digit: Digit) -> Digit:
     """The reading of an image (``Digit.readings``) that inference.py goes by."""
-    from inference import surest_reading
+    from inference import placed_probabilities, surest_reading
 
     if not digit.alternatives:
         return digit
-    images = torch.from_numpy(np.stack([reading.image for reading in digit.readings]))
-    with torch.no_grad():
-        probabilities = torch.softmax(model(to_model_input(images, mean, std)), 1).numpy()
-    return digit.readings[surest_reading(probabilities)]
+
+    def probabilities(images: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(model(to_model_input(torch.from_numpy(images), mean, std)), 1).numpy()
+
+    found = placed_probabilities(probabilities, np.stack([reading.image for reading in digit.readings]))
+    return digit.readings[surest_reading(found)]
 
 
 def explain_image(model: LeNet5, mean: float, std: float, source: str, preview: np.ndarray, digit: np.ndarray,

@@ -37,6 +37,7 @@ WORK_BOX = 4 * DIGIT_BOX  # stroke width is judged and adjusted at 4x the final 
 # (FINE_PEN or less) to about its median. Thickening a pen MNIST has too closes a narrow digit's
 # counters and a curl's gap to its loop: a meter's 6, or a 6 written with a curl, reads as 8.
 FINE_PEN, THIN_PEN, TARGET_PEN = 3, 6, 11
+NUDGES = ((1, 0), (-1, 0), (0, 1), (0, -1))  # a pixel down, up, right, left; see nudged()
 MIN_CONTRAST = 0.2  # a digit's ink differs from its paper by at least this much (0-1 scale)
 NO_DIGIT = "no digit found: the image is blank or has almost no contrast"
 
@@ -637,6 +638,13 @@ def _stroke_width(mask: np.ndarray) -> float:
     interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:] & mask
     boundary = area - int(interior.sum())
     return 2 * area / max(boundary, 1)
+
+
+def nudged(digits: np.ndarray) -> np.ndarray:
+    """MNIST-like digits (N, 28, 28) moved a pixel each way (NUDGES), one move after the other:
+    (len(NUDGES) * N, 28, 28). Centring by the centre of mass rounds to a whole pixel, and a
+    network's reading can turn on that pixel (see ``inference.placed_probabilities``)."""
+    return np.concatenate([np.roll(digits, shift, axis=(1, 2)) for shift in NUDGES])
 
 
 def _centre_in_frame(digit: np.ndarray) -> np.ndarray:

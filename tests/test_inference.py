@@ -222,3 +222,39 @@ def test_an_image_is_read_by_the_reading_the_network_is_clearly_surer_of():
     assert first_only[0].prediction == 8 and first_only[0].box == smudged.box
     assert inference.surest_reading(np.array([[0.5, 0.5], [0.2, 0.8]])) == 1
     assert inference.surest_reading(np.array([[0.5, 0.5], [0.4, 0.6]])) == 0
+
+
+class CentrePixelReader:
+    """A stand-in network that reads 3 where the frame's centre pixel is inked and 5 where it
+    is not, unsure (0.6) unless the top-left pixel is inked too (then sure: 0.9). It counts
+    the digits it is given."""
+
+    def __init__(self):
+        self.given = []
+
+    def probabilities(self, digits, batch_size=1024):
+        self.given.append(len(digits))
+        sure = np.where(digits[:, 0, 0] > 0, 0.9, 0.6)
+        rows = np.repeat(((1 - sure) / 9)[:, None], 10, 1)
+        rows[np.arange(len(digits)), np.where(digits[:, 14, 14] > 0, 3, 5)] = sure
+        return rows
+
+
+def test_only_an_unsure_reading_is_the_mean_over_the_digit_nudged_a_pixel_each_way():
+    from preprocess import Digit
+
+    digits = np.zeros((3, 28, 28), np.uint8)
+    digits[:, 14, 14] = 255  # framed, the centre is inked; nudged any way, it is not
+    digits[1, 0, 0] = 255  # ...but the network is sure of this one as framed
+    reader = CentrePixelReader()
+    probabilities = inference.placed_probabilities(reader.probabilities, digits)
+    assert reader.given == [3, 2 * len(inference.NUDGES)]  # the sure one is not read again
+    assert probabilities[1, 3] == pytest.approx(0.9) and probabilities[1].argmax() == 3
+    for unsure in probabilities[[0, 2]]:
+        assert unsure[3] == pytest.approx((0.6 + 4 * 0.4 / 9) / 5)
+        assert unsure[5] == pytest.approx((0.4 / 9 + 4 * 0.6) / 5) and unsure.argmax() == 5
+    assert probabilities.sum(1) == pytest.approx(np.ones(3))
+    predictor = inference.Predictor(CentrePixelReader())
+    assert np.array_equal(predictor.read(digits), probabilities)  # what predict goes by
+    assert [r.prediction for r in predictor.predict(list(digits), examined=iter(
+        [(Digit(d, (0, 0, 28, 28)), None, None) for d in digits]))] == [5, 3, 5]

@@ -25,6 +25,7 @@ from artifacts import DEFAULT_CHECKPOINT, NUM_CLASSES, atomic_write
 from model import (
     CheckpointError,
     DataUnavailableError,
+    DigitsToProbabilities,
     LeNet5,
     default_data_dir,
     load_mnist,
@@ -127,9 +128,11 @@ def read_as_inference_does(model: LeNet5, mean: float, std: float, digit: Digit)
     if not digit.alternatives:
         return digit
 
+    network = DigitsToProbabilities(model, mean, std)
+
     def probabilities(images: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return torch.softmax(model(to_model_input(torch.from_numpy(images), mean, std)), 1).numpy()
+            return network(torch.from_numpy(images)).numpy()
 
     found = placed_probabilities(probabilities, np.stack([reading.image for reading in digit.readings]))
     return digit.readings[surest_reading(found)]

@@ -441,10 +441,10 @@ def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> Found:
     if several:
         scores[_not_the_digit(seed, labels, stats, _stroke_widths(mask, labels, stats))] = 0
     members = _group(seed, stats, scores, brightest, (w, h))
-    clean_page = not lines.any() and not _sides(stats[seed], (w, h))
-    if clean_page:  # all its ink is the digit, a dry pen's broken strokes too: no other reading to weigh
-        return [_cut_out(ink, labels, stats, _whole_page(members, stats, scores, brightest, (w, h)), lines, enlarged)]
-    readings = [members, [seed]] if len(members) > 1 else [members]
+    if not lines.any() and not _sides(stats[seed], (w, h)):  # a clean page: all its ink is the digit,
+        readings = [_whole_page(members, stats, scores, brightest, (w, h))]  # a dry pen's broken strokes too
+    else:
+        readings = [members, [seed]] if len(members) > 1 else [members]
     return [_cut_out(ink, labels, stats, group, lines, enlarged) for group in readings]
 
 

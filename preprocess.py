@@ -616,7 +616,7 @@ def _scale_to_box(box: np.ndarray) -> np.ndarray:
     size = (max(1, round(w * ratio)), max(1, round(h * ratio)))
     work = work.resize(size, Image.Resampling.BOX if ratio < 1 else Image.Resampling.BICUBIC)
     pixels = np.asarray(work)
-    width = _stroke_width(pixels > pixels.max() / 2)
+    width = stroke_width(pixels > pixels.max() / 2)
     # the finest pens are thickened to TARGET_PEN, and less so towards THIN_PEN, so that two
     # nearly equal pens come out nearly equal, not one thin and one bold
     target = np.interp(width, [FINE_PEN, THIN_PEN], [TARGET_PEN, THIN_PEN])
@@ -629,8 +629,8 @@ def _scale_to_box(box: np.ndarray) -> np.ndarray:
     return digit / max(float(digit.max()), 1.0)
 
 
-def _stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width in pixels: area over half the boundary length."""
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels of the ink in ``mask``: area over half the boundary length."""
     area = int(mask.sum())
     if area == 0:
         return 0.0

@@ -20,11 +20,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from artifacts import DEFAULT_CHECKPOINT, atomic_write
 from fonts import PRINTED_FONTS
+from handwriting_styles import european_forms
 from model import (
     ACTIVATIONS,
     POOLINGS,
@@ -56,9 +58,9 @@ EXIT_INTERRUPTED = 130
 # modern framework sensibly goes: no sparse C3 table, no RBF output layer, AdamW not SGD.
 PRESETS = {
     "default": {"activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
-                "augment": True, "printed_digits": 5},
+                "augment": True, "printed_digits": 5, "european_forms": 1500},
     "lenet1998": {"activation": "tanh", "pooling": "avg", "batch_norm": False, "dropout": 0.0,
-                  "augment": False, "printed_digits": 0},
+                  "augment": False, "printed_digits": 0, "european_forms": 0},
 }
 
 
@@ -105,6 +107,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"mix N glyphs and {METER_SCENES_PER_GLYPH}N meter scenes (a drum's window, a "
                              "7-segment display) of each digit in each of 21 fonts into training, so printed and "
                              "meter digits are read too; 0 for MNIST alone (default: the preset's, 5 for default)")
+    parser.add_argument("--european-forms", type=int, default=None, metavar="N",
+                        help="add N of MNIST's training 1s redrawn with a long flag and N 7s with a bar across "
+                             "the stem, as much of the world writes them; 0 for none (default: the preset's, "
+                             "1500 for default)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                         help="random rotation, scale and shift of each training image "
                              "(default: the preset's, on for default)")
@@ -138,6 +144,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(str(exc))
     if args.printed_digits < 0:
         parser.error(f"--printed-digits must be 0 or more, got {args.printed_digits}")
+    if args.european_forms < 0:
+        parser.error(f"--european-forms must be 0 or more, got {args.european_forms}")
     if args.weight_decay < 0:
         parser.error(f"--weight-decay must be 0 or more, got {args.weight_decay}")
     if not 0 <= args.label_smoothing < 1:
@@ -361,6 +369,7 @@ def run(args: argparse.Namespace) -> int:
         for key in ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "seed", "val_size",
                     "printed_digits", "augment"):
             setattr(args, key, saved[key])  # the run continues as it was set up
+        args.european_forms = saved.get("european_forms", 0)  # runs from before it had none
         args.precision = saved.get("precision", "fp32")  # runs from before --precision were fp32
         args.preset = saved.get("preset", "default")  # and before variants and run folders, default
         architecture = resume.meta.get("architecture") or {}
@@ -391,6 +400,11 @@ def run(args: argparse.Namespace) -> int:
     stats = {"mean": mean, "std": std}
     print(f"MNIST: {len(train_x)} training, {len(val_x)} validation, {len(test_images)} test images "
           f"(mean {stats['mean']:.4f}, std {stats['std']:.4f})")
+    if args.european_forms:  # drawn on the training split's digits only; validation and test stay as they are
+        styled_x, styled_y = map(torch.from_numpy, european_forms(train_x.numpy(), train_y.numpy(), args.european_forms,
+                                                                 np.random.default_rng(args.seed)))
+        train_x, train_y = torch.cat([train_x, styled_x]), torch.cat([train_y, styled_y])
+        print(f"European forms: {len(styled_x)} MNIST 1s redrawn with a flag and 7s with a bar added to training")
     if args.printed_digits:  # training only: validation and test stay pure MNIST
         printed_x, printed_y = map(torch.from_numpy, printed_digits(args.printed_digits, args.seed,
                                                                   workers=os.cpu_count() or 1))

@@ -68,6 +68,16 @@ def test_printed_digits_join_the_training_set_only(tiny_mnist, tmp_path, capsys)
     assert scheduler["total_steps"] == -(-(300 + printed) // 32)  # the epoch really ran over both sets
 
 
+def test_european_forms_join_the_training_set_only(tiny_mnist, tmp_path, capsys):
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "1", "--european-forms", "2")) == 0
+    out = capsys.readouterr().out
+    assert "European forms: 4 MNIST 1s redrawn with a flag and 7s with a bar added to training" in out
+    assert "MNIST: 300 training, 100 validation, 100 test images" in out
+    assert load_checkpoint(tmp_path / "model.pth").meta["args"]["european_forms"] == 2
+    scheduler = load_checkpoint(tmp_path / "model_last.pth").extra["scheduler"]
+    assert scheduler["total_steps"] == -(-(300 + 4) // 32)
+
+
 def test_same_seed_gives_the_same_weights_on_cpu(tiny_mnist, tmp_path):
     runs = []
     for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
@@ -80,11 +90,12 @@ def test_same_seed_gives_the_same_weights_on_cpu(tiny_mnist, tmp_path):
 
 def test_resume_after_ctrl_c_continues_to_the_same_weights(tiny_mnist, tmp_path, ctrl_c_after_epoch_1):
     (tmp_path / "straight").mkdir()
-    assert train.main(tiny_train_args(tiny_mnist, tmp_path / "straight", "--epochs", "2")) == 0
+    setup = ("--epochs", "2", "--european-forms", "3")  # the data a run trains on is part of its setup
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path / "straight", *setup)) == 0
 
     (tmp_path / "split").mkdir()
     with ctrl_c_after_epoch_1():
-        assert train.main(tiny_train_args(tiny_mnist, tmp_path / "split", "--epochs", "2")) == 130
+        assert train.main(tiny_train_args(tiny_mnist, tmp_path / "split", *setup)) == 130
     assert load_checkpoint(tmp_path / "split" / "model_last.pth").meta["epoch"] == 1
     assert (tmp_path / "split" / "plot.png").exists()
 
@@ -149,6 +160,7 @@ def test_gzipped_files_of_ones_own_are_read_offline(tiny_mnist, tmp_path, offlin
     (["--epochs", "0"], "positive whole number"),
     (["--lr", "-1"], "positive number"),
     (["--batch-size", "many"], "invalid positive_int value"),
+    (["--european-forms", "-1"], "--european-forms must be 0 or more"),
 ])
 def test_bad_flags_are_rejected_with_usage(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -81,9 +81,10 @@ def test_presets_fill_what_the_flags_leave_and_flags_win():
         ("tanh", "avg", False, 0.0, False, 0)
     args = train.parse_args(["--preset", "lenet1998", "--batch-norm", "--augment", "--printed-digits", "2"])
     assert (args.activation, args.batch_norm, args.augment, args.printed_digits) == ("tanh", True, True, 2)
+    assert args.european_forms == 0
     args = train.parse_args([])
-    assert (args.activation, args.pooling, args.batch_norm, args.dropout, args.augment, args.printed_digits) == \
-        ("relu", "max", False, 0.0, True, 5)
+    assert (args.activation, args.pooling, args.batch_norm, args.dropout, args.augment, args.printed_digits,
+            args.european_forms) == ("relu", "max", False, 0.0, True, 5, 1500)
 
 
 @pytest.mark.parametrize("flags", [["--preset", "lenet1998"], ["--batch-norm", "--dropout", "0.3"],

@@ -121,12 +121,11 @@ def _signed(ax, values: torch.Tensor, title: str) -> None:
     ax.axis("off")
 
 
-def read_as_inference_does(model: LeNet5, mean: float, std: float, digit: Digit) -> Digit:
-    """The reading of an image (``Digit.readings``) that inference.py goes by."""
+def read_as_inference_does(model: LeNet5, mean: float, std: float, digit: Digit) -> tuple[Digit, np.ndarray]:
+    """The reading of an image (``Digit.readings``) that inference.py goes by, and the class
+    probabilities it goes by for it: for a reading the network is unsure of, the mean over
+    the digit nudged a pixel each way, which can differ from the reading as framed."""
     from inference import placed_probabilities, surest_reading
-
-    if not digit.alternatives:
-        return digit
 
     network = DigitsToProbabilities(model, mean, std)
 
@@ -135,16 +134,23 @@ def read_as_inference_does(model: LeNet5, mean: float, std: float, digit: Digit)
             return network(torch.from_numpy(images)).numpy()
 
     found = placed_probabilities(probabilities, np.stack([reading.image for reading in digit.readings]))
-    return digit.readings[surest_reading(found)]
+    best = surest_reading(found)
+    return digit.readings[best], found[best]
 
 
 def explain_image(model: LeNet5, mean: float, std: float, source: str, preview: np.ndarray, digit: np.ndarray,
-                  path: Path) -> dict:
-    """One picture of how the network read one image; returns the figures drawn in it."""
+                  path: Path, probabilities: np.ndarray | None = None) -> dict:
+    """One picture of how the network read one image; returns the figures drawn in it.
+
+    ``probabilities`` are the ones the prediction goes by (``read_as_inference_does``), so
+    the picture names the digit inference.py names; without them, the network's for the
+    digit as framed. The attributions are for the digit as framed, the one picture shown."""
     x = to_model_input(torch.from_numpy(digit)[None], mean, std)
     with torch.no_grad():
-        probabilities = torch.softmax(model(x), 1)[0]
-    first, second = probabilities.topk(2).indices.tolist()
+        framed = torch.softmax(model(x), 1)[0].numpy()
+    shown = framed if probabilities is None else np.asarray(probabilities, dtype=np.float32)
+    averaged = not np.allclose(shown, framed, atol=1e-5)
+    first, second = (int(i) for i in np.argsort(-shown, kind="stable")[:2])
     maps1, maps2 = feature_maps(model, x)
     found = attributions(model, x, [first, second])
 
@@ -172,13 +178,15 @@ def explain_image(model: LeNet5, mean: float, std: float, source: str, preview: 
     _signed(fig.add_subplot(grid[1, 3]), found["ig"][0] - found["ig"][1], f"why {first} and not {second}\n(difference)")
     ax = fig.add_subplot(grid[:, 4])
     colours = ["tab:red" if d == first else "tab:orange" if d == second else "tab:gray" for d in range(NUM_CLASSES)]
-    ax.barh(range(NUM_CLASSES), probabilities.numpy(), color=colours)
+    ax.barh(range(NUM_CLASSES), shown, color=colours)
     ax.set(yticks=range(NUM_CLASSES), xlim=(0, 1))
-    ax.set_title("probabilities", y=1.0)
+    ax.set_title("probabilities" + ("\n(mean over one-pixel nudges)" if averaged else ""), y=1.0)
     ax.invert_yaxis()
-    fig.suptitle(f"predicted {first} ({probabilities[first]:.0%}), runner-up {second} ({probabilities[second]:.0%})")
+    note = "; unsure as framed, so read as inference.py does: the mean over the digit nudged a pixel each way" \
+        if averaged else ""
+    fig.suptitle(f"predicted {first} ({shown[first]:.0%}), runner-up {second} ({shown[second]:.0%}){note}")
     _save(fig, path)
-    return {"prediction": first, "runner_up": second, "ig_delta": max(found["delta"])}
+    return {"prediction": first, "runner_up": second, "ig_delta": max(found["delta"]), "averaged": averaged}
 
 
 def draw_filters(model: LeNet5, path: Path) -> None:
@@ -314,9 +322,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{file}: {error}", file=sys.stderr)
                 problems += 1
                 continue
-            digit = read_as_inference_does(model, checkpoint.mean, checkpoint.std, digit)
+            digit, read = read_as_inference_does(model, checkpoint.mean, checkpoint.std, digit)
             out = args.output / f"{file.stem}_explained.png"
-            found = explain_image(model, checkpoint.mean, checkpoint.std, str(file), digit.preview, digit.image, out)
+            found = explain_image(model, checkpoint.mean, checkpoint.std, str(file), digit.preview, digit.image, out,
+                                  read)
             print(f"{file}: predicted {found['prediction']}, runner-up {found['runner_up']} -> {out}")
     return 1 if problems else 0
 

@@ -8,6 +8,8 @@ from PIL import Image
 import explain
 from model import LeNet5, load_model, to_model_input
 
+real_explain_image = explain.explain_image
+
 
 @pytest.fixture(scope="module")
 def digit_input():
@@ -80,3 +82,44 @@ def test_mnist_error_analysis(real_model, real_mnist_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "MNIST test: 99." in out and "most confused:" in out
     assert (tmp_path / "mnist_errors.png").stat().st_size > 50_000
+
+
+def test_the_picture_names_the_digit_inference_names(tiny_model, digits_dir, tmp_path, capsys, monkeypatch):
+    """For a digit the network is unsure of, inference.py goes by the mean over one-pixel
+    nudges; explain.py titles the same probabilities, not those of the digit as framed."""
+    import inference
+    from inference import Predictor
+    from preprocess import examine
+
+    monkeypatch.setattr(inference, "SURE", 1.01)  # every reading unsure: every one is averaged
+    drawn = []
+
+    def explain_and_keep(*args, **kwargs):
+        drawn.append(real_explain_image(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(explain, "explain_image", explain_and_keep)
+
+    model, checkpoint = load_model(tiny_model)
+    predictor = Predictor.from_file(tiny_model)
+    files = sorted(digits_dir.glob("digit_*.png"))
+    for file in files:
+        digit, _, _ = examine(file, preview=True)
+        reading, read = explain.read_as_inference_does(model, checkpoint.mean, checkpoint.std, digit)
+        result = predictor.predict([file])[0]
+        assert np.allclose(read, result.probabilities, atol=1e-4) and reading.box == result.box
+    assert explain.main(["--model", str(tiny_model), "--output", str(tmp_path / "out"), *map(str, files)]) == 0
+    said = [line.split(": predicted ")[1].split(",")[0] for line in capsys.readouterr().out.splitlines()]
+    assert said == [str(r.prediction) for r in predictor.predict(files)]
+    assert len(drawn) == len(files) and all(found["averaged"] for found in drawn)
+
+    digit, _, _ = examine(files[3], preview=True)
+    as_framed = real_explain_image(model, checkpoint.mean, checkpoint.std, "3", digit.preview, digit.image,
+                                      tmp_path / "framed.png")
+    assert not as_framed["averaged"]
+    other = (as_framed["prediction"] + 5) % 10
+    given = np.full(10, 0.02, np.float32)
+    given[other], given[as_framed["prediction"]] = 0.6, 0.24
+    shown = real_explain_image(model, checkpoint.mean, checkpoint.std, "3", digit.preview, digit.image,
+                                  tmp_path / "given.png", given)
+    assert (shown["prediction"], shown["runner_up"], shown["averaged"]) == (other, as_framed["prediction"], True)

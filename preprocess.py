@@ -39,6 +39,7 @@ WORK_BOX = 4 * DIGIT_BOX  # stroke width is judged and adjusted at 4x the final 
 FINE_PEN, THIN_PEN, TARGET_PEN = 3, 6, 11
 NUDGES = ((1, 0), (-1, 0), (0, 1), (0, -1))  # a pixel down, up, right, left; see nudged()
 MIN_CONTRAST = 0.2  # a digit's ink differs from its paper by at least this much (0-1 scale)
+FALLOFF_INK = 0.4  # the most "ink" that a blank photo's dim corners leave (80% of the light lost there)
 NO_DIGIT = "no digit found: the image is blank or has almost no contrast"
 
 ImageInput = Union[str, Path, Image.Image, np.ndarray]  # what mnist_like and the Predictor take
@@ -317,6 +318,40 @@ def _flatten(paper: np.ndarray) -> np.ndarray:
     return background - paper
 
 
+def _stands_out(paper: np.ndarray, ink: np.ndarray, lines: np.ndarray) -> float:
+    """The strongest ink (3x3 mean, off the lines) measured against the lower of two estimates
+    of the paper: the flattening's background and a smooth surface fitted to the paper. On a
+    blank photo whose light falls off towards its corners, the flattening leaves ink in the
+    corners and the surface none; a digit's strokes stand out from both."""
+    below = np.minimum(ink, np.maximum(_paper_surface(paper) - paper, 0))
+    return float(cv2.blur(below, (3, 3))[lines == 0].max(initial=0))
+
+
+def _paper_surface(paper: np.ndarray, rounds: int = 3) -> np.ndarray:
+    """The paper's brightness as a smooth quadratic surface, fitted to the pixels that are not
+    much darker than it (ink is). A closing's window reaches from a photo's dim corners in to
+    its brighter middle, and takes the corners for brighter than they are; this surface bends
+    with the light as it falls off towards them, so a blank page's corners hold no ink."""
+    h, w = paper.shape
+    step = max(1, round(np.sqrt(h * w / 1024)))  # about 1,000 points are plenty for six numbers
+    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    y, x = ys.ravel() / h - 0.5, xs.ravel() / w - 0.5
+    values = paper[::step, ::step].ravel().astype(np.float64)
+    terms = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], 1)
+    keep = np.ones(len(values), bool)
+    for _ in range(rounds):  # least squares by its normal equations: no BLAS threads in the forked workers
+        kept = terms[keep]
+        coefficients = np.linalg.solve(np.einsum("ij,ik->jk", kept, kept) + 1e-9 * np.eye(6),
+                                       np.einsum("ij,i->j", kept, values[keep]))
+        residual = values - np.einsum("ij,j->i", terms, coefficients)
+        spread = 1.4826 * float(np.median(np.abs(residual[keep])))
+        keep = residual > -max(3 * spread, 0.02)  # darker than the surface by more than the grain: ink
+    c = coefficients.astype(np.float32)
+    x = np.arange(w, dtype=np.float32) / w - 0.5
+    y = np.arange(h, dtype=np.float32) / h - 0.5
+    return (c[0] + c[2] * y + c[5] * y * y)[:, None] + (c[1] * x + c[3] * x * x)[None, :] + c[4] * np.outer(y, x)
+
+
 def _noise_level(image: np.ndarray) -> float:
     """The paper's grain, from the median absolute difference to a 3x3 median."""
     u8 = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
@@ -397,6 +432,8 @@ def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> Found:
     peak = float(smooth[lines == 0].max(initial=0))  # the digit's contrast, not the grid's
     if peak < MIN_CONTRAST / 2 or peak < 8 * noise:
         return []  # blank: nothing stands out from the paper's grain
+    if peak < FALLOFF_INK and _stands_out(paper, ink, lines) < MIN_CONTRAST / 4:
+        return []  # blank: what stood out was the light falling off towards the corners
     low = max(4 * noise, 0.04, 0.35 * peak)
     mask = (ink > low).astype(np.uint8) & (1 - lines)
     count, labels, stats, centroids = _pieces(mask, bridge=2 * max(1, round(0.012 * min(h, w))) + 1)

@@ -224,13 +224,29 @@ def test_broken_pencil_stroke_is_one_digit(font):
     assert_reads(page, font, 4, bounds, min_similarity=0.8)
 
 
+def vignetting(height, width, falloff):
+    """A camera's light falling off from the middle of the frame: ``falloff`` of it lost at the corners."""
+    y = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
+    x = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
+    return 1 - falloff * (x * x + y * y) / 2
+
+
 @pytest.mark.parametrize("make", [
     lambda: paper(600, 800),  # blank paper with grain
     lambda: paper(600, 800) * np.linspace(0.5, 1, 800, dtype=np.float32)[None, :],  # blank, in shadow
     lambda: np.where(np.arange(400)[:, None] % 25 == 0, 0.5, paper(400, 400)),  # an empty grid
-], ids=["paper", "shadowed-paper", "empty-grid"])
+    lambda: paper(300, 400) * vignetting(300, 400, 0.15),  # a phone's photo of a blank page: darker corners
+    lambda: paper(300, 400, level=0.5) * vignetting(300, 400, 0.4) * np.linspace(0.7, 1, 400)[None, :],  # dim, and a shadow
+    lambda: paper(60, 50) * vignetting(60, 50, 0.25),  # a small crop of one
+], ids=["paper", "shadowed-paper", "empty-grid", "vignetted", "dim-vignetted-shadowed", "small-vignetted"])
 def test_blank_pages_still_hold_no_digit(make):
     assert find_digit(np.clip(make(), 0, 1).astype(np.float32)) is None
+
+
+def test_a_digit_in_a_vignetted_photo_is_found(font):
+    page = paper(300, 400, level=0.6) * vignetting(300, 400, 0.4)
+    bounds = put(page, glyph(font, 2, 80), 120, 250, strength=0.35)  # faint, and off-centre towards a dim corner
+    assert_reads(page, font, 2, bounds)
 
 
 def test_box_is_in_the_photo_pixels_when_a_large_jpeg_is_read_reduced(font, tmp_path):

@@ -115,11 +115,11 @@ def test_the_picture_names_the_digit_inference_names(tiny_model, digits_dir, tmp
 
     digit, _, _ = examine(files[3], preview=True)
     as_framed = real_explain_image(model, checkpoint.mean, checkpoint.std, "3", digit.preview, digit.image,
-                                      tmp_path / "framed.png")
+                                   tmp_path / "framed.png")
     assert not as_framed["averaged"]
     other = (as_framed["prediction"] + 5) % 10
     given = np.full(10, 0.02, np.float32)
     given[other], given[as_framed["prediction"]] = 0.6, 0.24
     shown = real_explain_image(model, checkpoint.mean, checkpoint.std, "3", digit.preview, digit.image,
-                                  tmp_path / "given.png", given)
+                               tmp_path / "given.png", given)
     assert (shown["prediction"], shown["runner_up"], shown["averaged"]) == (other, as_framed["prediction"], True)

@@ -12,8 +12,8 @@ Sets (each printed with its accuracy and size):
   were reported as holding no digit; skipped with a note where the folder is absent;
 - MNIST test digits, as stored and through mnist_like (the preprocessing must cost nothing);
 - the same digits as a user's scan: dark ink on white paper, 4x larger; drawn with a fine pen
-  on a large page (strokes thinned to a quarter); small and off-centre on a noisy 400x400 page;
-  in a thin pen whose strokes break, on squared paper;
+  on a large page (strokes thinned to a quarter); in a bold marker (strokes thickened); small
+  and off-centre on a noisy 400x400 page; in a thin pen whose strokes break, on squared paper;
 - printed digits: generate_test_digits.py variants in matplotlib's 21 fonts and, with --fonts,
   in fonts the project never uses (held out);
 - real handwriting from other writers: scikit-learn's 1,797 UCI digits (8x8, 43 writers),
@@ -52,6 +52,12 @@ def fine_pen(images: np.ndarray) -> list[np.ndarray]:
         big = Image.fromarray(a).resize((280, 280), Image.Resampling.BICUBIC).point(lambda v: 255 if v > 128 else 0)
         out.append(255 - np.asarray(big.filter(ImageFilter.MinFilter(7)).filter(ImageFilter.MinFilter(7))))
     return out
+
+
+def marker(images: np.ndarray) -> list[np.ndarray]:
+    """A felt-tip marker: dark on white, 112x112, every stroke about 9 pixels bolder."""
+    return [255 - np.asarray(Image.fromarray(a).resize((112, 112), Image.Resampling.BICUBIC).filter(ImageFilter.MaxFilter(9)))
+            for a in images]
 
 
 def off_centre(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
@@ -146,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     report("MNIST test, through mnist_like", list(images.numpy()), labels.tolist())
     report("MNIST digits as scans: dark on white, 112x112", scans(subset), sublabels)
     report("MNIST digits in a fine pen on a 280x280 page", fine_pen(subset), sublabels)
+    report("MNIST digits in a bold marker, 112x112", marker(subset), sublabels)
     report("MNIST digits small, off-centre, on a noisy 400x400 page", off_centre(subset, rng), sublabels)
     report("MNIST digits in a thin pen on 200x200 squared paper", squared_paper(subset, rng), sublabels)
     with tempfile.TemporaryDirectory() as tmp:

@@ -44,10 +44,10 @@ def european_forms(images: np.ndarray, labels: np.ndarray, per_digit: int,
 
 def flagged_one(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
     """A 1 with a straight flag falling to the left from the top of its stem, in its own pen."""
-    rows = np.flatnonzero(digit.max(1) >= INK)
-    if len(rows) < 8:
+    extent = _ink_rows(digit)
+    if extent is None:
         return None
-    top, height = rows[0], rows[-1] - rows[0]
+    top, height = extent
     cols = np.flatnonzero(digit[top + 1] >= INK)
     if len(cols) == 0:
         return None
@@ -62,10 +62,10 @@ def flagged_one(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | Non
 
 def barred_seven(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
     """A 7 with a short, nearly level bar across its stem a little below the middle."""
-    rows = np.flatnonzero(digit.max(1) >= INK)
-    if len(rows) < 8:
+    extent = _ink_rows(digit)
+    if extent is None:
         return None
-    top, height = rows[0], rows[-1] - rows[0]
+    top, height = extent
     y = int(round(top + height * rng.uniform(*BAR_HEIGHT)))
     cols = np.flatnonzero(digit[y] >= INK)
     if len(cols) == 0:
@@ -73,6 +73,14 @@ def barred_seven(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | No
     x, half = cols.mean(), height * rng.uniform(*BAR_HALF)
     tilt = rng.uniform(-0.1, 0.1) * half
     return _with_stroke(digit, (x - half, y + tilt), (x + half, y - tilt))
+
+
+def _ink_rows(digit: np.ndarray) -> tuple[int, int] | None:
+    """The top row of the digit's ink and its height, or None for a digit under 8 rows tall."""
+    rows = np.flatnonzero(digit.max(1) >= INK)
+    if len(rows) < 8:
+        return None
+    return int(rows[0]), int(rows[-1] - rows[0])
 
 
 def _with_stroke(digit: np.ndarray, start: tuple[float, float], end: tuple[float, float]) -> np.ndarray:

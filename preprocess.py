@@ -28,7 +28,9 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 MNIST_SIZE = 28
 DIGIT_BOX = 20  # MNIST's digit size inside its 28x28 frame
-MAX_IMAGE_PIXELS = 40_000_000  # far above any photo of a digit; stops decompression bombs
+# The most pixels decoded, against decompression bombs. A JPEG read for a digit is decoded
+# at a reduced scale first, so a 48- or 108-megapixel phone photo is read; a PNG that size is not.
+MAX_IMAGE_PIXELS = 40_000_000
 WORK_SIDE = 640  # the digit is looked for at this size at most: a phone photo is 4000x3000
 MIN_SIDE = 64  # smaller images are enlarged to this for the search, so morphology has room
 WORK_BOX = 4 * DIGIT_BOX  # stroke width is judged and adjusted at 4x the final resolution
@@ -83,8 +85,8 @@ def read_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS, longest: int | No
     an image it can decode is read, and one it cannot is an ImageReadError.
 
     With ``longest``, a JPEG is decoded at a reduced scale whose longer side is still at
-    least that (a 4000x3000 photo in a fraction of the time); ``info["full_size"]`` keeps
-    the size it has on disk."""
+    least that (a 4000x3000 photo in a fraction of the time), and ``max_pixels`` bounds what
+    is decoded, not the size on disk, which ``info["full_size"]`` keeps."""
     path = Path(path)
     try:
         if path.stat().st_size == 0:
@@ -93,12 +95,12 @@ def read_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS, longest: int | No
             warnings.simplefilter("ignore")
             with Image.open(path) as image:
                 width, height = image.size
-                if width * height > max_pixels:
-                    raise ImageReadError(f"{width}x{height} pixels is more than the {max_pixels:,} allowed; "
-                                         "scale it down")
-                if longest and max(width, height) > 2 * longest:
+                if longest and max(width, height) > 2 * longest:  # a JPEG shrinks; other formats decode whole
                     ratio = longest / max(width, height)
                     image.draft(image.mode, (max(1, round(width * ratio)), max(1, round(height * ratio))))
+                if image.size[0] * image.size[1] > max_pixels:
+                    raise ImageReadError(f"{width}x{height} pixels is more than the {max_pixels:,} allowed; "
+                                         "scale it down")
                 image.load()
                 upright = ImageOps.exif_transpose(image)
                 turned = upright.size != image.size  # a quarter turn swaps the sides
@@ -106,8 +108,9 @@ def read_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS, longest: int | No
                 return upright
     except ImageReadError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(f"refused as a possible decompression bomb ({exc})") from None
+    except Image.DecompressionBombError:
+        raise ImageReadError("refused as a possible decompression bomb: more pixels than Pillow opens; "
+                             "scale it down") from None
     except FileNotFoundError:
         raise ImageReadError("no such file") from None
     except IsADirectoryError:

@@ -1,8 +1,8 @@
 """How long the preprocessing takes on one phone photo, on one CPU core.
 
-    python benchmarks/preprocess_benchmark.py
+    python benchmarks/preprocess_benchmark.py [--size 8000x6000]
 
-Draws a 4000x3000 photo-like page (squared paper, a shadow across it, a digit far from the
+Draws a 4000x3000 (or --size) photo-like page (squared paper, a shadow across it, a digit far from the
 centre), saves it as a JPEG, then times ``preprocess.find_digit`` on the file (decoding
 included) and on the picture already in memory as an RGB array. The process is pinned to one
 core and OpenCV to one thread. Prints the median and the spread of --repeats runs of each.
@@ -55,19 +55,32 @@ def timed(work, repeats: int) -> list[float]:
     return times
 
 
+def photo_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(side) for side in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 8000x6000") from None
+    if not (400 <= width <= 20000 and 400 <= height <= 20000):
+        raise argparse.ArgumentTypeError("each side must be 400 to 20000 pixels")
+    return width, height
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15, help="timed runs of each (default: 15)")
+    parser.add_argument("--size", type=photo_size, default=(4000, 3000),
+                        help="the photo's WIDTHxHEIGHT (default: 4000x3000, a 12-megapixel phone photo)")
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     cv2.setNumThreads(1)
-    rgb = photo()
+    width, height = args.size
+    rgb = photo(width, height)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "photo.jpg"
         Image.fromarray(rgb).save(path, quality=90)
         found = find_digit(path)
-        print(f"4000x3000 photo ({path.stat().st_size / 1e6:.1f} MB JPEG): digit found at {found.box}")
+        print(f"{width}x{height} photo ({path.stat().st_size / 1e6:.1f} MB JPEG): digit found at {found.box}")
         for name, work in (("from the JPEG file, decoding included", lambda: find_digit(path)),
                            ("from an RGB array in memory", lambda: find_digit(rgb))):
             times = timed(work, args.repeats)

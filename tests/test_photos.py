@@ -257,6 +257,18 @@ def test_box_is_in_the_photo_pixels_when_a_large_jpeg_is_read_reduced(font, tmp_
     assert overlap(found.box, bounds) > 0.8, (found.box, bounds)
 
 
+def test_a_48_megapixel_phone_photo_is_read_and_a_png_that_size_is_refused(font, tmp_path):
+    page = Image.new("L", (8000, 6000), 215)  # uint8 throughout: as floats it would take 200 MB
+    ink = Image.fromarray(np.round(glyph(font, 6, 1200) * 180).astype(np.uint8))
+    page.paste(Image.new("L", ink.size, 35), (5000, 1500), mask=ink)
+    page.save(tmp_path / "photo.jpg", quality=85)
+    found = find_digit(tmp_path / "photo.jpg")
+    assert found is not None and similarity(found.image, mnist_like(glyph(font, 6, 64))) > 0.85
+    assert overlap(found.box, ink_bounds(np.asarray(ink) / 255, 1500, 5000)) > 0.8, found.box
+    Image.new("1", (8000, 6000)).save(tmp_path / "screen.png")  # no reduced decoding for a PNG
+    assert examine(tmp_path / "screen.png")[2].startswith("8000x6000 pixels is more than")
+
+
 def test_report_preview_marks_the_box_that_was_read(font):
     page = paper(300, 400)
     bounds = put(page, glyph(font, 3, 90), 180, 280)

@@ -35,6 +35,7 @@ from artifacts import (
     atomic_write,
 )
 from preprocess import (
+    HEIF_SUFFIXES,
     NUDGES,
     Digit,
     Examined,
@@ -51,7 +52,8 @@ if TYPE_CHECKING:
     from model import TorchClassifier
     from onnx_classifier import OnnxClassifier
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm",
+                  *HEIF_SUFFIXES}
 DEFAULT_FOLDER = Path("test_digits")
 READING_MARGIN = 0.15  # how much surer another reading of an image must be to be taken (see surest_reading)
 SURE = 0.8  # a digit the network reads at least this surely as framed is not read again nudged

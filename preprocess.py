@@ -14,6 +14,7 @@ inference path included. The image work is OpenCV's (its headless build).
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import signal
 import sys
@@ -79,6 +80,22 @@ class Digit:
 # --------------------------------------------------------------------------- reading
 
 
+HEIF_SUFFIXES = (".heic", ".heif")  # how iPhones save photos
+
+
+@functools.cache
+def _heif_readable() -> bool:
+    """Let Pillow open HEIC/HEIF photos through pillow-heif's plugin, where it is installed:
+    registered when the first such file is read, so importing this module (and reading any
+    other image) costs nothing."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
 def read_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS, longest: int | None = None) -> Image.Image:
     """Open and fully decode an image file, refusing empty, truncated and oversized ones.
     Pillow's warnings (a corrupt EXIF block, a possible bomb) are kept from the terminal:
@@ -91,6 +108,8 @@ def read_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS, longest: int | No
     try:
         if path.stat().st_size == 0:
             raise ImageReadError("empty file (0 bytes)")
+        if path.suffix.lower() in HEIF_SUFFIXES and not _heif_readable():
+            raise ImageReadError("a HEIC/HEIF photo: pip install pillow-heif to read it, or save it as JPEG")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as image:

@@ -8,7 +8,8 @@ from PIL import Image
 
 import fonts
 import generate_test_digits as gen
-from inference import label_from_path
+import preprocess
+from inference import find_images, label_from_path
 from preprocess import ImageReadError, mnist_like, read_image
 
 
@@ -159,6 +160,24 @@ def test_exif_orientation_is_applied(font, tmp_path):
     out = mnist_like(tmp_path / "photo.png")
     assert similarity(out, mnist_like(upright)) > 0.95
     assert similarity(mnist_like(stored), mnist_like(upright)) < 0.6
+
+
+def test_an_iphone_heic_photo_is_read_upright(font, tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    upright = digit_image(font, 7, size=200).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways, "rotate 90 degrees clockwise to display"
+    # written through pillow-heif's own API, so Pillow learns to open HEIC only from read_image
+    pillow_heif.from_pillow(upright.rotate(90, expand=True)).save(tmp_path / "IMG_0001.HEIC", exif=exif.tobytes())
+    assert similarity(mnist_like(tmp_path / "IMG_0001.HEIC"), mnist_like(upright)) > 0.95
+    assert find_images([tmp_path])[0] == [tmp_path / "IMG_0001.HEIC"]
+
+
+def test_a_heic_photo_without_pillow_heif_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(preprocess, "_heif_readable", lambda: False)
+    (tmp_path / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(64))
+    with pytest.raises(ImageReadError, match="pip install pillow-heif"):
+        read_image(tmp_path / "photo.heic")
 
 
 def test_unreadable_files_raise_image_read_error(tmp_path):

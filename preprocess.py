@@ -34,6 +34,9 @@ DIGIT_BOX = 20  # MNIST's digit size inside its 28x28 frame
 MAX_IMAGE_PIXELS = 40_000_000
 WORK_SIDE = 640  # the digit is looked for at this size at most: a phone photo is 4000x3000
 MIN_SIDE = 64  # smaller images are enlarged to this for the search, so morphology has room
+# A photo that may show a sheet of paper lying on a desk has at least this many pixels a side;
+# a smaller image is a crop (a meter's window, a sudoku cell, a box on a form), searched whole.
+SHEET_PHOTO_SIDE = 240
 WORK_BOX = 4 * DIGIT_BOX  # stroke width is judged and adjusted at 4x the final resolution
 # Stroke widths at WORK_BOX scale. MNIST's own digits measure 6.3 at their 1st percentile and
 # 10.6 at the median: only a pen thinner than almost all of MNIST's is thickened, the finest
@@ -300,7 +303,8 @@ def locate_ink(gray: np.ndarray) -> Found:
 
     The image is searched at WORK_SIDE pixels at most (tiny ones enlarged to MIN_SIDE), in
     the polarity its brightness says: dark ink on light paper, or light digits on a dark
-    ground.
+    ground. A photo of a sheet of paper lying on a darker desk is searched on the sheet
+    alone, in dark ink: whole, the sheet would pass for one large light digit.
     """
     h, w = gray.shape
     scale = min(WORK_SIDE / max(h, w), 1.0)
@@ -310,11 +314,63 @@ def locate_ink(gray: np.ndarray) -> Found:
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     work = cv2.resize(gray, size, interpolation=interpolation) if scale != 1 else gray
     work = np.clip(work, 0, 1, dtype=np.float32)  # cubic enlargement overshoots at edges
-    dark_ink = _ink_is_dark(work)
-    found = _best_digit(work if dark_ink else 1 - work, enlarged=scale if scale > 1 else 0.0)
+    sheet = _sheet(work) if min(h, w) >= SHEET_PHOTO_SIDE else None
+    if sheet is not None:  # a sheet of paper on a darker desk: the digit is on the sheet, in dark ink
+        x, y, sw, sh = cv2.boundingRect(sheet)
+        paper = np.where(sheet > 0, work, float(np.median(work[sheet > 0])))[y:y + sh, x:x + sw]
+        found = [(ink, (left + x, top + y, right + x, bottom + y))
+                 for ink, (left, top, right, bottom) in _best_digit(paper)]
+    else:
+        dark_ink = _ink_is_dark(work)
+        found = _best_digit(work if dark_ink else 1 - work, enlarged=scale if scale > 1 else 0.0)
     return [(ink, (int(np.floor(left / scale)), int(np.floor(top / scale)),
                    min(w, int(np.ceil(right / scale))), min(h, int(np.ceil(bottom / scale)))))
             for ink, (left, top, right, bottom) in found]
+
+
+def _sheet(gray: np.ndarray) -> np.ndarray | None:
+    """Where a photo shows a sheet of paper (a note, a card, a page) lying on a darker desk,
+    the sheet's inside (uint8 mask, 1 on the sheet, its edge left out); None where it does
+    not. A sheet is large but does not fill the frame (it may run off two edges), bright,
+    convex and four-sided, mostly paper and wide where a stroke is narrow, and its edge is a
+    step of brightness, not the gradual fall of a shadow or of light towards the corners."""
+    h, w = gray.shape
+    if min(h, w) < MIN_SIDE:
+        return None
+    smooth = cv2.blur(gray, (5, 5))
+    _, bright = cv2.threshold(np.round(smooth * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
+    if count < 2:
+        return None
+    index = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if not 0.08 * h * w <= stats[index, 2] * stats[index, 3] <= 0.7 * h * w or len(_sides(stats[index], (w, h))) > 2:
+        return None  # small, or filling the frame or a band across it: then the paper is the photo
+    component = (labels == index).astype(np.uint8)
+    contours, _ = cv2.findContours(component, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    outline = max(contours, key=cv2.contourArea)
+    corners = cv2.approxPolyDP(outline, 0.02 * cv2.arcLength(outline, True), True)
+    filled = np.zeros((h, w), np.uint8)
+    cv2.drawContours(filled, [outline], -1, 1, thickness=-1)
+    inside, area = int(filled.sum()), int((bright & filled).sum())  # paper inside a written 0 too
+    (_, _), (long_side, short_side), _ = cv2.minAreaRect(outline)
+    if not 4 <= len(corners) <= 5 or inside < 0.9 * cv2.contourArea(cv2.convexHull(outline)):
+        return None  # not four-sided (one corner may be cut off by the frame), or not convex
+    if max(long_side, short_side) > 3 * min(long_side, short_side) or inside - area > 0.35 * inside:
+        return None  # a light bar (a 1 on a dark ground), or a light ring (a 0, its hole the ground)
+    widest = float(cv2.distanceTransform(component, cv2.DIST_L2, 3).max())
+    if widest < 0.12 * min(long_side, short_side):
+        return None  # a stroke, not a sheet: paper is wide around what is written on it
+    edge = max(2, round(0.01 * min(h, w)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * edge + 1, 2 * edge + 1))
+    within = cv2.erode(filled, kernel)
+    beyond = cv2.dilate(filled, kernel) ^ 1
+    paper, desk = float(np.median(gray[within > 0])), float(np.median(gray[beyond > 0]))
+    inner_ring = within ^ cv2.erode(within, kernel)
+    outer_ring = beyond ^ cv2.erode(beyond, kernel)
+    step = float(np.median(gray[inner_ring > 0])) - float(np.median(gray[outer_ring > 0]))
+    if paper - desk < MIN_CONTRAST / 2 or step < 0.6 * (paper - desk):
+        return None  # too alike, or the brightness falls off gradually: light, not an edge
+    return cv2.erode(within, kernel, iterations=2)  # clear of the edge's soft fringe
 
 
 def _ink_is_dark(gray: np.ndarray) -> bool:

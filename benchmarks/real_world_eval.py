@@ -14,6 +14,7 @@ Sets (each printed with its accuracy and size):
 - the same digits as a user's scan: dark ink on white paper, 4x larger; drawn with a fine pen
   on a large page (strokes thinned to a quarter); in a bold marker (strokes thickened); small
   and off-centre on a noisy 400x400 page; in a thin pen whose strokes break, on squared paper;
+  on a sheet of paper photographed lying on a darker desk;
 - printed digits: generate_test_digits.py variants in matplotlib's 21 fonts and, with --fonts,
   in fonts the project never uses (held out);
 - real handwriting from other writers: scikit-learn's 1,797 UCI digits (8x8, 43 writers),
@@ -31,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -84,6 +85,31 @@ def squared_paper(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarr
         pen = Image.fromarray(a).resize((size, size), Image.Resampling.BICUBIC).point(lambda v: 255 if v > 128 else 0)
         digit = np.asarray(pen.filter(ImageFilter.MinFilter(3)), dtype=float) / 255
         top, left = rng.integers(20, 180 - size, 2)
+        page[top:top + size, left:left + size] -= 0.6 * digit
+        out.append((np.clip(page, 0, 1) * 255).astype(np.uint8))
+    return out
+
+
+def on_a_desk(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """A 640x480 photo of a sheet of paper lying on a darker desk, the digit written on it: the
+    sheet a quarter to a half of the frame, turned up to 10 degrees either way, the desk 0.2 to
+    0.6 darker than the paper."""
+    out = []
+    for a in images:
+        paper = rng.uniform(0.75, 0.9)
+        photo = Image.fromarray(np.full((480, 640), round(255 * (paper - rng.uniform(0.2, 0.6))), np.uint8))
+        centre = rng.uniform([280, 200], [360, 280])
+        half = rng.uniform([110, 120], [160, 170])  # half the sheet's width and height
+        turn = np.radians(rng.uniform(-10, 10))
+        rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+        corners = centre + (np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * half) @ rotation.T
+        sheet = Image.new("L", photo.size, 0)
+        ImageDraw.Draw(sheet).polygon([tuple(c) for c in corners], fill=255)
+        photo.paste(round(255 * paper), mask=sheet)
+        page = np.asarray(photo.filter(ImageFilter.GaussianBlur(1)), dtype=float) / 255 + rng.normal(0, 0.015, (480, 640))
+        size = int(rng.integers(60, 140))
+        digit = np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.BICUBIC), dtype=float) / 255
+        top, left = (centre[::-1] - size / 2 + rng.uniform(-30, 30, 2)).astype(int)
         page[top:top + size, left:left + size] -= 0.6 * digit
         out.append((np.clip(page, 0, 1) * 255).astype(np.uint8))
     return out
@@ -155,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     report("MNIST digits in a bold marker, 112x112", marker(subset), sublabels)
     report("MNIST digits small, off-centre, on a noisy 400x400 page", off_centre(subset, rng), sublabels)
     report("MNIST digits in a thin pen on 200x200 squared paper", squared_paper(subset, rng), sublabels)
+    report("MNIST digits on a sheet lying on a darker desk, 640x480",
+           on_a_desk(subset, np.random.default_rng([args.seed, 1])), sublabels)  # leaves the other sets as they were
     with tempfile.TemporaryDirectory() as tmp:
         report(f"printed: matplotlib's {len(PRINTED_FONTS)} fonts, random variants",
                *printed(None, args.variants, args.seed, Path(tmp) / "matplotlib"))

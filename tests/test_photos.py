@@ -6,6 +6,7 @@ Each case puts a known digit at a known place and checks that the digit found is
 (the same picture as the clean digit gives) and that its box is where the digit was put.
 """
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -116,6 +117,43 @@ def test_small_digit_far_off_centre_in_a_large_photo(font):
     page[1400:1500, :] = 0.35  # the table beneath the sheet, along one edge
     bounds = put(page, glyph(font, 9, 80), 150, 1700)  # about 50 pixels tall in a 2000-pixel photo
     assert_reads(page, font, 9, bounds)
+
+
+def sheet_on_a_desk(height, width, desk, angle):
+    """A photo of a sheet of paper lying on a darker desk that shows all round it, the sheet
+    turned by ``angle`` degrees and a little off-centre."""
+    rng = np.random.default_rng(3)
+    page = np.full((height, width), desk, np.float32) + rng.normal(0, 0.02, (height, width)).astype(np.float32)
+    corners = cv2.boxPoints(((0.55 * width, 0.5 * height), (0.5 * width, 0.6 * height), angle))
+    sheet = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(sheet, np.round(corners).astype(np.int32), 1)
+    return np.where(sheet > 0, paper(height, width, seed=5), page)
+
+
+@pytest.mark.parametrize("desk, angle", [(0.3, 0), (0.3, 8), (0.6, 0), (0.6, -8)])
+def test_a_sheet_of_paper_on_a_darker_desk_is_the_page(font, desk, angle):
+    page = sheet_on_a_desk(480, 640, desk, angle)  # a light shape on a dark ground, as a light digit would be
+    bounds = put(page, glyph(font, 4, 120), 170, 290)
+    assert_reads(page, font, 4, bounds)
+
+
+def test_a_sheet_running_off_two_edges_of_the_photo(font):
+    page = np.full((480, 640), 0.25, np.float32) + np.random.default_rng(4).normal(0, 0.02, (480, 640)).astype(np.float32)
+    page[100:, 150:] = paper(380, 490)  # the desk shows above and to the left of the sheet only
+    bounds = put(page, glyph(font, 2, 110), 235, 340)
+    assert_reads(page, font, 2, bounds)
+
+
+def test_a_blank_sheet_on_a_desk_holds_no_digit():
+    assert find_digit(np.clip(sheet_on_a_desk(480, 640, 0.3, 5), 0, 1)) is None
+
+
+def test_a_pool_of_lamplight_on_the_page_is_not_a_sheet(font):
+    light = np.full((480, 640), 0.7, np.float32)
+    light[100:380, 250:560] = 1.0  # brighter in a patch, fading off over some 60 pixels: no sheet's edge
+    page = paper(480, 640) * cv2.blur(light, (61, 61))
+    bounds = put(page, glyph(font, 8, 110), 200, 60, strength=0.6)  # in the dim part, off the patch
+    assert_reads(page, font, 8, bounds)
 
 
 def test_digit_touching_a_ruled_line(font):

@@ -137,6 +137,13 @@ def test_a_sheet_of_paper_on_a_darker_desk_is_the_page(font, desk, angle):
     assert_reads(page, font, 4, bounds)
 
 
+def test_a_sheet_on_a_desk_under_a_hand_s_shadow(font):
+    page = sheet_on_a_desk(480, 640, 0.5, 5)
+    bounds = put(page, glyph(font, 3, 120), 170, 290)
+    page *= np.clip(np.linspace(0.3, 1.2, 640, dtype=np.float32), 0.3, 1.0)[None, :]  # darker to the left, desk and sheet
+    assert_reads(page, font, 3, bounds)
+
+
 def test_a_sheet_running_off_two_edges_of_the_photo(font):
     page = np.full((480, 640), 0.25, np.float32) + np.random.default_rng(4).normal(0, 0.02, (480, 640)).astype(np.float32)
     page[100:, 150:] = paper(380, 490)  # the desk shows above and to the left of the sheet only

@@ -2,10 +2,11 @@
 
     python benchmarks/preprocess_benchmark.py [--size 8000x6000]
 
-Draws a 4000x3000 (or --size) photo-like page (squared paper, a shadow across it, a digit far from the
-centre), saves it as a JPEG, then times ``preprocess.find_digit`` on the file (decoding
-included) and on the picture already in memory as an RGB array. The process is pinned to one
-core and OpenCV to one thread. Prints the median and the spread of --repeats runs of each.
+Draws a 4000x3000 (or --size) photo-like page (squared paper, a shadow across it, a digit
+far from the centre), saves it as a JPEG, then times ``preprocess.find_digit`` on the file
+(decoding included) and on the picture already in memory as an RGB array. The process is
+pinned to one core and OpenCV to one thread. Prints the median and the spread of --repeats
+runs of each.
 """
 
 from __future__ import annotations

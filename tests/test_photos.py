@@ -119,11 +119,16 @@ def test_small_digit_far_off_centre_in_a_large_photo(font):
     assert_reads(page, font, 9, bounds)
 
 
+def bare_desk(height, width, level, seed):
+    """A desk's surface, darker than paper, with its own grain."""
+    grain = np.random.default_rng(seed).normal(0, 0.02, (height, width)).astype(np.float32)
+    return np.full((height, width), level, np.float32) + grain
+
+
 def sheet_on_a_desk(height, width, desk, angle):
     """A photo of a sheet of paper lying on a darker desk that shows all round it, the sheet
     turned by ``angle`` degrees and a little off-centre."""
-    rng = np.random.default_rng(3)
-    page = np.full((height, width), desk, np.float32) + rng.normal(0, 0.02, (height, width)).astype(np.float32)
+    page = bare_desk(height, width, desk, seed=3)
     corners = cv2.boxPoints(((0.55 * width, 0.5 * height), (0.5 * width, 0.6 * height), angle))
     sheet = np.zeros((height, width), np.uint8)
     cv2.fillConvexPoly(sheet, np.round(corners).astype(np.int32), 1)
@@ -145,7 +150,7 @@ def test_a_sheet_on_a_desk_under_a_hand_s_shadow(font):
 
 
 def test_a_sheet_running_off_two_edges_of_the_photo(font):
-    page = np.full((480, 640), 0.25, np.float32) + np.random.default_rng(4).normal(0, 0.02, (480, 640)).astype(np.float32)
+    page = bare_desk(480, 640, 0.25, seed=4)
     page[100:, 150:] = paper(380, 490)  # the desk shows above and to the left of the sheet only
     bounds = put(page, glyph(font, 2, 110), 235, 340)
     assert_reads(page, font, 2, bounds)

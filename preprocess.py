@@ -374,7 +374,29 @@ def _sheet(gray: np.ndarray) -> np.ndarray | None:
     step = float(np.median(gray[inner_ring > 0])) - float(np.median(gray[outer_ring > 0]))
     if paper - desk < MIN_CONTRAST / 2 or step < 0.6 * (paper - desk):
         return None  # too alike, or the brightness falls off gradually: light, not an edge
+    if _edge_share(gray, filled, inner_ring, outer_ring, edge) < 0.45 * (paper - desk) / paper:
+        return None  # much of its outline is no edge: the lit part of a page the light falls off across
     return cv2.erode(within, kernel, iterations=2)  # clear of the edge's soft fringe
+
+
+def _edge_share(gray: np.ndarray, filled: np.ndarray, inner_ring: np.ndarray, outer_ring: np.ndarray,
+                edge: int) -> float:
+    """The step of brightness across a sheet's outline, as a share of the brightness inside
+    it, that seven tenths of the outline (off the photo's frame) reach. A sheet's edge is a
+    step nearly all round, in shadow too, where the step is as much smaller as the light is;
+    the lit part of a page, thresholded off the rest, has no step along its dim side."""
+    window = (4 * edge + 1, 4 * edge + 1)
+    inner, outer = inner_ring.astype(np.float32), outer_ring.astype(np.float32)
+    near_inner, near_outer = cv2.blur(inner, window), cv2.blur(outer, window)
+    inside = cv2.blur(gray * inner, window) / np.maximum(near_inner, 1e-3)  # the mean of each ring nearby
+    outside = cv2.blur(gray * outer, window) / np.maximum(near_outer, 1e-3)
+    outline = filled ^ cv2.erode(filled, np.ones((3, 3), np.uint8))
+    outline[:2 * edge], outline[-2 * edge:], outline[:, :2 * edge], outline[:, -2 * edge:] = 0, 0, 0, 0
+    points = (outline > 0) & (near_inner > 0.05) & (near_outer > 0.05)
+    if not points.any():
+        return 1.0
+    share = (inside - outside)[points] / np.maximum(inside[points], 1e-3)
+    return float(np.percentile(share, 30))
 
 
 def _ink_is_dark(gray: np.ndarray) -> bool:

@@ -156,6 +156,27 @@ def test_a_sheet_running_off_two_edges_of_the_photo(font):
     assert_reads(page, font, 2, bounds)
 
 
+@pytest.mark.parametrize("angle", [7, -7])
+def test_a_page_lit_brighter_at_its_top_is_not_a_sheet_of_its_own(font, angle):
+    """A page filling a tilted photo, the desk only in its corners, the light falling off
+    across the middle of the page: the lit upper part is as bright against the desk as a
+    sheet would be, but below it the page dims gradually, with no edge. The digit is below."""
+    rows = np.arange(640, dtype=np.float32)[:, None]
+    page = paper(640, 480, level=1.0, seed=5) * (0.75 - 0.2 / (1 + np.exp(-(rows - 224) / 60)))
+    ink = np.zeros_like(page)
+    ink[380:490, 200:310] = glyph(font, 5, 110)
+    page -= 0.3 * ink
+
+    def turned(picture, fill):
+        return np.asarray(Image.fromarray(picture).rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=fill))
+
+    photo, ink = turned(page, 0.6), np.clip(turned(ink, 0.0), 0, 1)
+    found = find_digit(np.clip(photo, 0, 1))
+    assert found is not None, "no digit found"
+    assert similarity(found.image, mnist_like(ink)) > 0.85
+    assert overlap(found.box, ink_bounds(ink, 0, 0)) > 0.7, found.box
+
+
 def test_a_blank_sheet_on_a_desk_holds_no_digit():
     assert find_digit(np.clip(sheet_on_a_desk(480, 640, 0.3, 5), 0, 1)) is None
 

@@ -179,7 +179,7 @@ def _array_to_grayscale(array: np.ndarray) -> np.ndarray:
         values = array.astype(np.float32) / top
     else:
         values = np.nan_to_num(array.astype(np.float32))
-        if values.max(initial=0) > 1:
+        if values.max(initial=0) > 2:  # 0-255; a 0-1 picture may overshoot 1 a little (a cubic resize)
             values = values / 255
     if values.ndim == 3 and values.shape[-1] == 1:
         values = values[..., 0]

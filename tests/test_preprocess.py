@@ -220,3 +220,13 @@ def test_sixteen_bit_arrays_use_the_sixteen_bit_range(font):
     digit = np.asarray(digit_image(font, 2)).astype(np.uint16)
     assert mnist_like(digit * 257) is not None
     assert mnist_like(digit) is None  # values up to 255 of 65535: a black picture, no digit
+
+
+def test_float_arrays_in_either_range(font):
+    """Floats 0-255 (an image turned to float) and 0-1 (as image libraries hold them, a little
+    past 1 where a cubic resize overshoots an edge) are the same picture."""
+    digit = np.asarray(digit_image(font, 5), dtype=np.float32)
+    reference = mnist_like(digit.astype(np.uint8))
+    overshot = digit / 255 * 1.1 - 0.05  # from -0.05 to 1.05
+    for array in (digit, overshot):
+        assert similarity(mnist_like(array), reference) > 0.95, array.max()

@@ -136,20 +136,22 @@ def real_world(predictor: Predictor, folder: Path) -> None:
         return
     for subset in sorted(p for p in folder.iterdir() if p.is_dir()):
         files, _ = find_images([subset])
-        report_real(f"real: {subset.name}", predictor.predict(files))
+        print_accuracy(f"real: {subset.name}", predictor.predict(files), blanks=True)
     if (folder / "paper_photos").is_dir():  # as if the phone were held a little askew
         files, _ = find_images([folder / "paper_photos"])
         photos = [read_image(f).convert("RGB") for f in files]  # upright already
         labels = [label_from_path(f) for f in files]
-        report_real("real: paper_photos turned 7 degrees each way",
-                    predictor.predict([turned(p, a) for a in (7, -7) for p in photos], labels + labels))
+        print_accuracy("real: paper_photos turned 7 degrees each way",
+                       predictor.predict([turned(p, a) for a in (7, -7) for p in photos], labels + labels), blanks=True)
 
 
-def report_real(name: str, results) -> None:
+def print_accuracy(name: str, results, blanks: bool = False) -> None:
+    """One line: the share read right and, with ``blanks``, how many held no digit."""
     correct = sum(bool(r.correct) for r in results)
-    blank = sum(r.error is not None for r in results)
-    print(f"{name:58s} {correct / len(results):7.2%}  ({correct}/{len(results)}; {blank} reported as no digit)",
-          flush=True)
+    counts = f"{correct}/{len(results)}"
+    if blanks:
+        counts += f"; {sum(r.error is not None for r in results)} reported as no digit"
+    print(f"{name:58s} {correct / len(results):7.2%}  ({counts})", flush=True)
 
 
 def turned(photo: Image.Image, angle: float) -> Image.Image:
@@ -186,9 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     subset, sublabels = images.numpy()[pick], labels[pick].tolist()
 
     def report(name: str, inputs, truth) -> None:
-        results = predictor.predict(inputs, list(truth))
-        correct = sum(bool(r.correct) for r in results)
-        print(f"{name:58s} {correct / len(results):7.2%}  ({correct}/{len(results)})", flush=True)
+        print_accuracy(name, predictor.predict(inputs, list(truth)))
 
     raw = predictor.probabilities(images).argmax(1)
     print(f"{'MNIST test, as stored (no preprocessing)':58s} {(raw == labels.numpy()).mean():7.2%}  "

@@ -694,16 +694,23 @@ def _whole_page(members: list[int], stats: np.ndarray, scores: np.ndarray, brigh
                 size: tuple[int, int]) -> list[int]:
     """On a clean page (no lines, the digit clear of the edges) all the ink that is neither
     a speck nor much fainter is the digit, however far apart its pieces lie: a dotted or
-    skipping pen. Unless together they are not shaped like a digit."""
+    skipping pen. Unless together they are not shaped like a digit. Crumbs too small to
+    count on their own join where they lie inside the digit's box: a fine or dry pen's
+    stroke broken up (outside it, a crumb is dust, and would shrink the digit)."""
     seed = members[0]
     height = max(stats[i][1] + stats[i][3] for i in members) - min(stats[i][1] for i in members)
-    everything = [i for i in range(1, len(stats)) if scores[i] > 0 and brightest[i] >= 0.6 * brightest[seed]
-                  and max(stats[i][2], stats[i][3]) >= 0.05 * height and not _sides(stats[i], size)]
+    clear = [i for i in range(1, len(stats)) if scores[i] > 0 and brightest[i] >= 0.6 * brightest[seed]
+             and not _sides(stats[i], size)]
+    everything = [i for i in clear if max(stats[i][2], stats[i][3]) >= 0.05 * height]
     left = min(stats[i][0] for i in everything)
     right = max(stats[i][0] + stats[i][2] for i in everything)
     top = min(stats[i][1] for i in everything)
     bottom = max(stats[i][1] + stats[i][3] for i in everything)
-    return everything if right - left <= 1.3 * (bottom - top) + 2 and seed in everything else members
+    if right - left > 1.3 * (bottom - top) + 2 or seed not in everything:
+        return members
+    crumbs = [i for i in clear if i not in everything and left <= stats[i][0] and top <= stats[i][1]
+              and stats[i][0] + stats[i][2] <= right and stats[i][1] + stats[i][3] <= bottom]
+    return everything + crumbs
 
 
 def _group(seed: int, stats: np.ndarray, scores: np.ndarray, brightest: np.ndarray, size: tuple[int, int]) -> list[int]:

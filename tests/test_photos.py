@@ -295,6 +295,29 @@ def test_broken_pencil_stroke_is_one_digit(font):
     assert_reads(page, font, 4, bounds, min_similarity=0.8)
 
 
+def test_a_dry_pen_s_crumbs_inside_the_digit_stay_and_dust_outside_it_goes(font):
+    ink = cropped_glyph(font, 8, 300)
+    crumbled = ink.copy()
+    band = slice(ink.shape[0] // 2 - 15, ink.shape[0] // 2 + 30)  # across the 8's waist and lower bowl
+    crumbs = np.zeros_like(ink[band])
+    crumbs[::12, ::12] = 1  # 3x3 crumbs 12 pixels apart: each far under a twentieth of the digit's height
+    crumbs = cv2.dilate(crumbs, np.ones((3, 3), np.uint8))
+    crumbled[band] *= crumbs
+    bare = ink.copy()
+    bare[band] = 0
+    digits, boxes = {}, {}
+    for name, strokes in (("crumbled", crumbled), ("bare", bare)):
+        page = paper(360, 360)
+        bounds = put(page, strokes, 60, 100, strength=0.8)
+        page[320:323, 40:43] -= 0.8  # a speck of dust, well away from the digit
+        found = find_digit(np.clip(page, 0, 1))
+        assert overlap(found.box, bounds) > 0.9, (name, found.box, bounds)  # the dust is not in the box
+        digits[name], boxes[name] = found.image.astype(float) / 255, found.box
+    left, top, right, bottom = boxes["crumbled"]
+    crumb_ink = (crumbs * ink[band]).sum() * (20 / max(right - left, bottom - top)) ** 2  # as MNIST's size has it
+    assert digits["crumbled"].sum() - digits["bare"].sum() > 0.8 * crumb_ink  # the crumbs are in the digit read
+
+
 def vignetting(height, width, falloff):
     """A camera's light falling off from the middle of the frame: ``falloff`` of it lost at the corners."""
     y = np.linspace(-1, 1, height, dtype=np.float32)[:, None]

@@ -702,11 +702,13 @@ def _whole_page(members: list[int], stats: np.ndarray, scores: np.ndarray, brigh
     clear = [i for i in range(1, len(stats)) if scores[i] > 0 and brightest[i] >= 0.6 * brightest[seed]
              and not _sides(stats[i], size)]
     everything = [i for i in clear if max(stats[i][2], stats[i][3]) >= 0.05 * height]
+    if seed not in everything:
+        return members
     left = min(stats[i][0] for i in everything)
     right = max(stats[i][0] + stats[i][2] for i in everything)
     top = min(stats[i][1] for i in everything)
     bottom = max(stats[i][1] + stats[i][3] for i in everything)
-    if right - left > 1.3 * (bottom - top) + 2 or seed not in everything:
+    if right - left > 1.3 * (bottom - top) + 2:
         return members
     crumbs = [i for i in clear if i not in everything and left <= stats[i][0] and top <= stats[i][1]
               and stats[i][0] + stats[i][2] <= right and stats[i][1] + stats[i][3] <= bottom]

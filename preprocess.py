@@ -701,7 +701,8 @@ def _whole_page(members: list[int], stats: np.ndarray, scores: np.ndarray, brigh
     height = max(stats[i][1] + stats[i][3] for i in members) - min(stats[i][1] for i in members)
     clear = [i for i in range(1, len(stats)) if scores[i] > 0 and brightest[i] >= 0.6 * brightest[seed]
              and not _sides(stats[i], size)]
-    everything = [i for i in clear if max(stats[i][2], stats[i][3]) >= 0.05 * height]
+    counts = [max(stats[i][2], stats[i][3]) >= 0.05 * height for i in clear]  # big enough on its own
+    everything = [i for i, big in zip(clear, counts) if big]
     if seed not in everything:
         return members
     left = min(stats[i][0] for i in everything)
@@ -710,7 +711,7 @@ def _whole_page(members: list[int], stats: np.ndarray, scores: np.ndarray, brigh
     bottom = max(stats[i][1] + stats[i][3] for i in everything)
     if right - left > 1.3 * (bottom - top) + 2:
         return members
-    crumbs = [i for i in clear if i not in everything and left <= stats[i][0] and top <= stats[i][1]
+    crumbs = [i for i, big in zip(clear, counts) if not big and left <= stats[i][0] and top <= stats[i][1]
               and stats[i][0] + stats[i][2] <= right and stats[i][1] + stats[i][3] <= bottom]
     return everything + crumbs
 

@@ -422,15 +422,6 @@ def _flatten(paper: np.ndarray) -> np.ndarray:
     return background - paper
 
 
-def _stands_out(paper: np.ndarray, ink: np.ndarray, lines: np.ndarray) -> float:
-    """The strongest ink (3x3 mean, off the lines) measured against the lower of two estimates
-    of the paper: the flattening's background and a smooth surface fitted to the paper. On a
-    blank photo whose light falls off towards its corners, the flattening leaves ink in the
-    corners and the surface none; a digit's strokes stand out from both."""
-    below = np.minimum(ink, np.maximum(_paper_surface(paper) - paper, 0))
-    return float(cv2.blur(below, (3, 3))[lines == 0].max(initial=0))
-
-
 def _paper_surface(paper: np.ndarray, rounds: int = 3) -> np.ndarray:
     """The paper's brightness as a smooth quadratic surface, fitted to the pixels that are not
     much darker than it (ink is). A closing's window reaches from a photo's dim corners in to
@@ -486,6 +477,51 @@ def _remove_lines(mask: np.ndarray, reach: float) -> np.ndarray:
     return cv2.dilate(lines, np.ones((3, 3), np.uint8))
 
 
+def _page_lines(mask: np.ndarray, reach: float) -> np.ndarray:
+    """The printed lines of squared or ruled paper in a photo, as a person sees them: thin,
+    from side to side of the picture, at the tilt the page lies at (up to 15 degrees, found
+    by ``_tilt``) and bent a little by the lens. Each is traced along its course (a gentle
+    curve fitted to it) and only its own width is taken, so a stroke that touches it keeps
+    its ink. A digit's stroke does not run from side to side (a line reaches within
+    (1 - ``reach``) / 4 of both), or is thicker (a bold bar across a tight crop)."""
+    h, w = mask.shape
+    lines = np.zeros_like(mask)
+    for turned in (False, True):  # the page's level lines, then its upright ones (turned level)
+        view = mask.T if turned else mask
+        vh, vw = view.shape
+        turn = cv2.getRotationMatrix2D((vw / 2, vh / 2), _tilt(view), 1.0)
+        level = cv2.warpAffine(view, turn, (vw, vh), flags=cv2.INTER_NEAREST)
+        runs = cv2.morphologyEx(cv2.dilate(level, np.ones((5, 3), np.uint8)), cv2.MORPH_OPEN,  # 2 px of bend
+                                cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, min(h, w) // 16), 1)),
+                                borderType=cv2.BORDER_REPLICATE)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+        edge = (1 - reach) / 4 * vw  # it may fade or bend out near the picture's sides
+        found = np.zeros_like(level)
+        for i in np.flatnonzero((stats[:, 0] <= edge) & (stats[:, 0] + stats[:, 2] >= vw - edge))[1:]:
+            x, y, bw, bh = stats[i][:4]
+            ys, xs = np.nonzero((labels[y:y + bh, x:x + bw] == i) & (level[y:y + bh, x:x + bw] > 0))
+            course = np.polyfit(xs, ys, 2) if len(xs) > 2 else (0, 0, float(np.mean(ys)))
+            near = np.abs(np.polyval(course, xs) - ys) <= 2  # a stroke touching the line pulls the first fit
+            if near.sum() > 2:  # a little, and the second, through the line alone, not at all
+                course = np.polyfit(xs[near], ys[near], 2)
+            points = np.stack([np.arange(bw) + x, np.polyval(course, np.arange(bw)) + y], 1)
+            cv2.polylines(found, [np.round(points).astype(np.int32)], False, 1, thickness=1)
+        thick = cv2.morphologyEx(level, cv2.MORPH_OPEN, np.ones((max(3, min(h, w) // 16), 1), np.uint8))
+        found = cv2.warpAffine(found & level & (1 - thick), turn, (vw, vh), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+        lines |= found.T if turned else found
+    return cv2.dilate(lines, np.ones((3, 3), np.uint8))
+
+
+def _tilt(mask: np.ndarray) -> float:
+    """How far (degrees, as cv2.getRotationMatrix2D takes them) to turn ``mask`` to make its
+    longest nearly level straight lines level, from their Hough transform; 0 where it has none."""
+    h, w = mask.shape
+    found = cv2.HoughLines(mask, 1, np.pi / 720, max(10, w // 3), min_theta=np.radians(75), max_theta=np.radians(105))
+    if found is None or not len(found):
+        return 0.0
+    return float(np.median(np.degrees(found[:10, 0, 1])) - 90)
+
+
 def _pieces(mask: np.ndarray, bridge: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """Connected pieces of ink, as cv2.connectedComponentsWithStats gives them, except that
     pieces less than ``bridge`` pixels apart are one: a stroke broken by a fine or dry pen,
@@ -533,10 +569,17 @@ def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> Found:
     smooth = cv2.blur(ink, (3, 3))  # a speck of one pixel is not the peak
     lines = _remove_lines((ink > max(4 * noise, 0.04, 0.35 * float(smooth.max()))).astype(np.uint8),
                           0.9 if tight else 0.6)
+    # the ink measured against the lower of two estimates of the paper: the flattening's and a smooth surface
+    # fitted to the paper, which bends with light that falls off towards the corners, where the flattening
+    # finds ink on a blank photo; a digit's strokes and a page's lines stand out from both. The page's lines
+    # are looked for where the straight runs are not: those are taken whole already
+    faint = np.minimum(ink, np.maximum(_paper_surface(paper) - paper, 0))
+    lines |= _page_lines((faint > max(4 * noise, 0.04, 0.15 * float(smooth.max()))).astype(np.uint8) & (1 - lines),
+                         0.9 if tight else 0.6)
     peak = float(smooth[lines == 0].max(initial=0))  # the digit's contrast, not the grid's
     if peak < MIN_CONTRAST / 2 or peak < 8 * noise:
         return []  # blank: nothing stands out from the paper's grain
-    if peak < FALLOFF_INK and _stands_out(paper, ink, lines) < MIN_CONTRAST / 4:
+    if peak < FALLOFF_INK and float(cv2.blur(faint, (3, 3))[lines == 0].max(initial=0)) < MIN_CONTRAST / 4:
         return []  # blank: what stood out was the light falling off towards the corners
     low = max(4 * noise, 0.04, 0.35 * peak)
     mask = (ink > low).astype(np.uint8) & (1 - lines)
@@ -716,6 +759,13 @@ def _whole_page(members: list[int], stats: np.ndarray, scores: np.ndarray, brigh
     return everything + crumbs
 
 
+def _sliver(stat: np.ndarray, height: int) -> bool:
+    """Whether a piece at an edge of the image is a sliver there (the next drum digit, a
+    rim), not a stroke of a digit ``height`` pixels tall that runs off the edge: such a
+    stroke reaches into the picture at least 0.3 of the digit's height."""
+    return min(stat[2], stat[3]) < 0.3 * height
+
+
 def _group(seed: int, stats: np.ndarray, scores: np.ndarray, brightest: np.ndarray, size: tuple[int, int]) -> list[int]:
     """The seed and the pieces near it that belong to the same digit: a 5's flag, a broken
     or dotted stroke, the segments of a 7-segment display. Not joined: a piece at an edge of
@@ -733,7 +783,9 @@ def _group(seed: int, stats: np.ndarray, scores: np.ndarray, brightest: np.ndarr
             if i in members or scores[i] == 0 or brightest[i] < 0.6 * brightest[seed]:
                 continue
             x, y, bw, bh = stats[i][:4]
-            if max(bw, bh) < 0.05 * (bottom - top) or not _sides(stats[i], size) <= seed_sides:
+            if max(bw, bh) < 0.05 * (bottom - top):
+                continue
+            if not _sides(stats[i], size) <= seed_sides and _sliver(stats[i], bottom - top):
                 continue
             if _spans_like_a_bar(stats[i], size):
                 continue

@@ -2,7 +2,7 @@
 preprocessing: the figures behind the README's "real-world" table.
 
     python benchmarks/real_world_eval.py --data-dir ../shared/datasets
-    python benchmarks/real_world_eval.py --fonts /usr/share/fonts/truetype/liberation/*.ttf
+    python benchmarks/real_world_eval.py --fonts /usr/share/fonts/truetype /usr/share/fonts/opentype
     python benchmarks/real_world_eval.py --realworld-only
     python benchmarks/real_world_eval.py --reading-margin 1   # each image's first reading only
 
@@ -15,9 +15,13 @@ Sets (each printed with its accuracy and size):
 - the same digits as a user's scan: dark ink on white paper, 4x larger; drawn with a fine pen
   on a large page (strokes thinned to a quarter); in a bold marker (strokes thickened); small
   and off-centre on a noisy 400x400 page; in a thin pen whose strokes break, on squared paper;
-  on a sheet of paper photographed lying on a darker desk;
+  on a sheet of paper photographed lying on a darker desk; photographed on squared and ruled
+  paper, and drawn on a canvas so large they run off its edge (photo_pages.py, each image
+  from its own seed, so a set's first images do not change with --count);
 - printed digits: generate_test_digits.py variants in matplotlib's 21 fonts and, with --fonts,
-  in fonts the project never uses (held out);
+  in fonts the project never trains on (Debian's fonts-liberation, fonts-dejavu-extra,
+  fonts-freefont-ttf, fonts-urw-base35 and fonts-noto-core install them; DejaVu's faces
+  that matplotlib ships are left out);
 - real handwriting from other writers: scikit-learn's 1,797 UCI digits (8x8, 43 writers),
   when scikit-learn is installed (it is not a project requirement).
 """
@@ -39,10 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import generate_test_digits  # noqa: E402
-from fonts import PRINTED_FONTS  # noqa: E402
+import photo_pages  # noqa: E402
+from fonts import PRINTED_FONTS, FontError, load_font  # noqa: E402
 from inference import READING_MARGIN, Predictor, find_images, label_from_path  # noqa: E402
 from model import load_mnist  # noqa: E402
-from preprocess import read_image  # noqa: E402
+from preprocess import forked_pool, read_image  # noqa: E402
 
 
 def scans(images: np.ndarray) -> list[np.ndarray]:
@@ -117,6 +122,22 @@ def on_a_desk(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     return out
 
 
+def photographed(digits: np.ndarray, seed: tuple[int, int], ruled: bool) -> list[np.ndarray]:
+    """photo_pages.paper_photo of each digit, each from its own seed (``seed`` and its index),
+    drawn by one process per core."""
+    jobs = [(digit, (*seed, i), ruled) for i, digit in enumerate(digits)]
+    pool = forked_pool(os.cpu_count() or 1)
+    if pool is None:
+        return [_photo(job) for job in jobs]
+    with pool:
+        return pool.map(_photo, jobs, chunksize=16)
+
+
+def _photo(job: tuple[np.ndarray, tuple[int, ...], bool]) -> np.ndarray:
+    digit, seed, ruled = job
+    return photo_pages.paper_photo(digit, np.random.default_rng(seed), ruled=ruled)[0]
+
+
 def printed(fonts: list[str] | None, variants: int, seed: int, folder: Path) -> tuple[list[Path], list[int]]:
     """generate_test_digits.py's variants, written quietly into ``folder``."""
     argv = ["--output-dir", str(folder), "--variants", str(variants), "--seed", str(seed)]
@@ -129,12 +150,26 @@ def printed(fonts: list[str] | None, variants: int, seed: int, folder: Path) -> 
     return files, [label_from_path(f) for f in files]
 
 
+def held_out_fonts(paths: list[str]) -> list[str]:
+    """The font files given, or under the folders given, that draw the digits 0-9, less the
+    faces training draws (matplotlib's, which Debian's DejaVu files repeat)."""
+    trained = {name.lower() for name in PRINTED_FONTS}
+    found = []
+    for path in map(Path, paths):
+        files = sorted(f for f in path.rglob("*") if f.suffix.lower() in (".ttf", ".otf")) if path.is_dir() else [path]
+        for file in files:
+            with contextlib.suppress(FontError):
+                if file.stem.lower() not in trained and load_font(file):
+                    found.append(str(file))
+    return found
+
+
 def real_world(predictor: Predictor, folder: Path) -> None:
     """One line per set folder: accuracy, and the images reported as holding no digit."""
     if not folder.is_dir():
         print(f"real images: skipped ({folder} is absent)")
         return
-    for subset in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for subset in sorted(p for p in folder.iterdir() if p.is_dir() and p.name != "numbers"):  # numbers: many digits
         files, _ = find_images([subset])
         print_accuracy(f"real: {subset.name}", predictor.predict(files), blanks=True)
     if (folder / "paper_photos").is_dir():  # as if the phone were held a little askew
@@ -166,8 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=str(ROOT / "lenet5_model.pth"))
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"))
     parser.add_argument("--count", type=int, default=2000, help="MNIST test digits per derived set (default: 2000)")
+    parser.add_argument("--photos", type=int, default=1000,
+                        help="of those, how many are photographed on squared and on ruled paper (default: 1000)")
     parser.add_argument("--variants", type=int, default=50, help="printed variants per digit (default: 50)")
-    parser.add_argument("--fonts", nargs="+", help="held-out font files for a second printed set")
+    parser.add_argument("--fonts", nargs="+", help="font files or folders that training never saw, for a second "
+                        "printed set (Debian's: /usr/share/fonts/truetype/liberation ...)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--realworld", type=Path, default=ROOT.parent / "shared" / "realworld",
                         help="folder of real digit images, <set>/<digit>/<file> (default: ../shared/realworld)")
@@ -201,12 +239,21 @@ def main(argv: list[str] | None = None) -> int:
     report("MNIST digits in a thin pen on 200x200 squared paper", squared_paper(subset, rng), sublabels)
     report("MNIST digits on a sheet lying on a darker desk, 640x480",
            on_a_desk(subset, np.random.default_rng([args.seed, 1])), sublabels)  # leaves the other sets as they were
+    photos = slice(args.photos)
+    report("MNIST digits photographed on squared paper, 800x600",
+           photographed(subset[photos], (args.seed, 2), ruled=False), sublabels[photos])
+    report("MNIST digits photographed on ruled paper, 800x600",
+           photographed(subset[photos], (args.seed, 3), ruled=True), sublabels[photos])
+    report("MNIST digits drawn to a canvas's edge, some strokes broken",
+           [photo_pages.canvas_drawing(a, np.random.default_rng([args.seed, 4, i])) for i, a in enumerate(subset)],
+           sublabels)
     with tempfile.TemporaryDirectory() as tmp:
         report(f"printed: matplotlib's {len(PRINTED_FONTS)} fonts, random variants",
                *printed(None, args.variants, args.seed, Path(tmp) / "matplotlib"))
         if args.fonts:
-            report(f"printed: {len(args.fonts)} held-out fonts, random variants",
-                   *printed(args.fonts, args.variants, args.seed, Path(tmp) / "held_out"))
+            held_out = held_out_fonts(args.fonts)
+            report(f"printed: {len(held_out)} fonts training never saw, random variants",
+                   *printed(held_out, args.variants, args.seed, Path(tmp) / "held_out"))
     try:
         from sklearn.datasets import load_digits
     except ImportError:

@@ -1,0 +1,124 @@
+"""What each step of the preprocessing does to each set: the whole path, then the path with one
+step left out at a time, read by the same model. The table behind docs/preprocessing.md.
+
+    python benchmarks/preprocess_ablation.py --data-dir ../shared/datasets
+    python benchmarks/preprocess_ablation.py --count 300 --steps page-lines clean-page
+
+A step is left out by replacing its function in ``preprocess`` (or a setting of ``inference``)
+for the run of that line only; every set is drawn once, from fixed seeds, and read under each
+variant, so the differences are the step's alone. Sets: the real images in
+../shared/realworld/ (where present), and MNIST test digits drawn as the evaluation draws them
+(benchmarks/real_world_eval.py): in a fine pen, in a bold marker, small and off-centre, on
+squared paper in a thin pen, on a sheet on a desk, photographed on squared and ruled paper,
+and drawn off a canvas's edge. Prints a Markdown table: the whole path's accuracy, and each
+variant's difference from it in images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import inference  # noqa: E402
+import photo_pages  # noqa: E402
+import preprocess  # noqa: E402
+import real_world_eval as rwe  # noqa: E402
+from inference import Predictor, find_images, label_from_path  # noqa: E402
+from model import load_mnist  # noqa: E402
+
+# name: (what the step is for, the changes that leave it out: (module, attribute, stand-in))
+STEPS: dict[str, tuple[str, list[tuple[object, str, object]]]] = {
+    "polarity": ("polarity from the picture (else dark ink always)", [(preprocess, "_ink_is_dark", lambda gray: True)]),
+    "sheet": ("a sheet of paper on a darker desk", [(preprocess, "_sheet", lambda gray: None)]),
+    "falloff": ("light falling off to the corners is no ink", [(preprocess, "FALLOFF_INK", 0.0)]),
+    "straight-lines": ("straight lines and frame edges", [(preprocess, "_remove_lines", lambda mask, reach: np.zeros_like(mask))]),
+    "page-lines": ("a page's printed lines, tilted and bent", [(preprocess, "_page_lines", lambda mask, reach: np.zeros_like(mask))]),
+    "outline-bars": ("an outline round the digit, thinner bars beside it", [
+        (preprocess, "_not_the_digit", lambda seed, labels, stats, widths: np.zeros(len(stats), bool))]),
+    "side-frames": ("pieces pressed along a side are a frame", [(preprocess, "_hugs_a_side", lambda stat, size: False)]),
+    "edge-slivers": ("slivers at an edge the digit does not reach", [(preprocess, "_sliver", lambda stat, height: False)]),
+    "clean-page": ("on a clean page, all the ink is the digit", [
+        (preprocess, "_whole_page", lambda members, *a: members)]),
+    "thickening": ("pens finer than MNIST's thickened", [(preprocess, "FINE_PEN", -2), (preprocess, "THIN_PEN", -1)]),
+    "second-reading": ("the central piece alone as a second reading", [(inference, "READING_MARGIN", 1.0)]),
+    "nudged-reading": ("unsure readings averaged over one-pixel nudges", [(inference, "SURE", 0.0)]),
+}
+
+
+@contextlib.contextmanager
+def left_out(changes: list[tuple[object, str, object]]):
+    saved = [(module, name, getattr(module, name)) for module, name, _ in changes]
+    for module, name, value in changes:
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for module, name, value in saved:
+            setattr(module, name, value)
+
+
+def draw_sets(data_dir: Path, realworld: Path, count: int, seed: int) -> dict[str, tuple[list, list[int]]]:
+    sets: dict[str, tuple[list, list[int]]] = {}
+    if realworld.is_dir():
+        for folder in sorted(p for p in realworld.iterdir() if p.is_dir() and p.name != "numbers"):
+            files, _ = find_images([folder])
+            sets[folder.name] = (files, [label_from_path(f) for f in files])
+    images, labels = load_mnist(data_dir, train=False)
+    pick = np.random.default_rng(seed).permutation(len(images))[:count]
+    digits, truth = images.numpy()[pick], labels[pick].tolist()
+    rng = np.random.default_rng([seed, 9])
+    sets["fine pen"] = (rwe.fine_pen(digits), truth)
+    sets["marker"] = (rwe.marker(digits), truth)
+    sets["off-centre"] = (rwe.off_centre(digits, rng), truth)
+    sets["thin pen, squared"] = (rwe.squared_paper(digits, rng), truth)
+    sets["desk"] = (rwe.on_a_desk(digits, rng), truth)
+    sets["squared photo"] = (rwe.photographed(digits, (seed, 2), ruled=False), truth)
+    sets["ruled photo"] = (rwe.photographed(digits, (seed, 3), ruled=True), truth)
+    sets["canvas edge"] = ([photo_pages.canvas_drawing(a, np.random.default_rng([seed, 4, i]))
+                            for i, a in enumerate(digits)], truth)
+    return sets
+
+
+def correct(predictor: Predictor, inputs: list, truth: list[int]) -> int:
+    predictor.reading_margin = inference.READING_MARGIN
+    return sum(bool(r.correct) for r in predictor.predict(inputs, truth))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(ROOT / "lenet5_model.pth"))
+    parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"))
+    parser.add_argument("--realworld", type=Path, default=ROOT.parent / "shared" / "realworld")
+    parser.add_argument("--count", type=int, default=500, help="MNIST test digits per drawn set (default: 500)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--steps", nargs="+", choices=list(STEPS), default=list(STEPS), help="the steps to leave out")
+    args = parser.parse_args(argv)
+
+    predictor = Predictor.from_file(args.model)
+    sets = draw_sets(Path(args.data_dir), args.realworld, args.count, args.seed)
+    whole = {name: correct(predictor, *data) for name, data in sets.items()}
+    print("| step left out | " + " | ".join(sets) + " |")
+    print("| --- |" + " --- |" * len(sets))
+    print("| none: the whole path | " + " | ".join(f"{whole[n] / len(d[1]):.1%}" for n, d in sets.items()) + " |",
+          flush=True)
+    for step in args.steps:
+        what, changes = STEPS[step]
+        with left_out(changes):
+            changed = {name: correct(predictor, *data) - whole[name] for name, data in sets.items()}
+        print(f"| {what} (`{step}`) | " + " | ".join(f"{d:+d}" if d else "0" for d in changed.values()) + " |",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Photo-like pages drawn from a physical description, for measuring what the preprocessing
+does to kinds of image it was not tuned on: a digit written on squared or ruled paper and
+photographed, and a digit drawn so large on a canvas that it runs off the edge.
+
+Every page is drawn from parameters taken at random from ranges (line spacing, the grid's
+colour and darkness from faint to as dark as the ink, the pen from fine to bold, a few
+degrees of rotation, perspective, a lens's barrel or pincushion curve, blur, noise, JPEG,
+uneven light and a shadow), so a set of them tests the kind, not a handful of pictures. The
+digits are MNIST's (uint8 28x28, white on black), so a page's label is the digit's.
+
+Nothing here was derived from ../shared/realworld/: the ranges are what paper, pens and
+phone cameras are (5 mm squares, a 0.5 mm ballpoint, a 12-megapixel photo's blur and JPEG).
+"""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from preprocess import stroke_width
+
+PHOTO_SIZE = (800, 600)  # a phone photo, scaled down; the preprocessing searches at 640 pixels anyway
+# colours as what each lets through of white light (RGB, 0-1): ink and printed lines
+PENS = {"black": (0.12, 0.12, 0.14), "blue": (0.16, 0.24, 0.62), "dark blue": (0.1, 0.12, 0.35),
+        "pencil": (0.35, 0.35, 0.36)}
+GRIDS = {"grey": (0.45, 0.45, 0.45), "light blue": (0.45, 0.7, 0.95), "green": (0.5, 0.8, 0.55),
+         "blue": (0.3, 0.5, 0.9)}
+
+
+def _pen_stroke(digit: np.ndarray, pen: float) -> np.ndarray:
+    """The MNIST digit as a pen stroke, 8x larger (float 0-1, 224x224): MNIST's strokes are
+    about a seventh of the digit's height; ``pen`` is the wanted width as a share of it
+    (a ballpoint's 0.5 mm on a 15 mm digit is 0.03)."""
+    big = cv2.resize(digit, (224, 224), interpolation=cv2.INTER_CUBIC)
+    stroke = (big > 110).astype(np.uint8)
+    rows = np.flatnonzero(stroke.any(1))
+    height = rows[-1] - rows[0] + 1 if len(rows) else 160
+    width = stroke_width(stroke > 0)
+    change = int(round((pen * height - width) / 2))  # pixels to add or take off each side
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(change) + 1,) * 2)
+    if change > 0:
+        stroke = cv2.dilate(stroke, kernel)
+    elif change < 0:
+        thinner = cv2.erode(stroke, kernel)
+        stroke = thinner if thinner.sum() > 0.15 * stroke.sum() else stroke
+    return cv2.GaussianBlur(stroke.astype(np.float32), (0, 0), 1.5)
+
+
+def _camera(page_to_photo: np.ndarray, size: tuple[int, int], curve: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each photo pixel, the page point (mm) it sees: through a lens that bends straight
+    lines by ``curve`` (barrel below 0, pincushion above), then the page's perspective."""
+    w, h = size
+    nx = (np.arange(w, dtype=np.float32)[None, :] - w / 2) / (w / 2)
+    ny = (np.arange(h, dtype=np.float32)[:, None] - h / 2) / (w / 2)
+    bend = 1 + curve * (nx * nx + ny * ny)
+    px, py = nx * bend * (w / 2) + w / 2, ny * bend * (w / 2) + h / 2
+    inverse = np.linalg.inv(page_to_photo)
+    u = inverse[0, 0] * px + inverse[0, 1] * py + inverse[0, 2]
+    v = inverse[1, 0] * px + inverse[1, 1] * py + inverse[1, 2]
+    z = inverse[2, 0] * px + inverse[2, 1] * py + inverse[2, 2]
+    return u / z, v / z
+
+
+def _lines(coordinate: np.ndarray, spacing: float, width_px: float, mm_per_px: float) -> np.ndarray:
+    """How much of each pixel a family of printed lines ``spacing`` mm apart covers (0-1)."""
+    offset = np.abs(coordinate - spacing * np.round(coordinate / spacing)) / mm_per_px  # pixels from the nearest
+    return np.clip(width_px / 2 + 0.5 - offset, 0, 1)
+
+
+def page_style(rng: np.random.Generator, ruled: bool = False) -> dict:
+    """The parameters of one photo of a written page, each drawn from its range: 4-6 mm
+    squares (7-9 mm rules), printed grey, light blue, green or blue, from faint to as dark as
+    the ink, 0.2-0.35 mm wide; a 0.5-1.2 mm pen; the digit two to four squares tall, a tenth
+    to three tenths of the photo's height, anywhere in its middle half; the page turned up to
+    6 degrees, seen at a slant (corners moved up to 4% of the frame), bent by the lens
+    (barrel or pincushion), lit unevenly and half the time under a soft shadow; blur, sensor
+    noise and JPEG quality 50-91."""
+    spacing = rng.uniform(7, 9) if ruled else rng.uniform(4, 6)
+    ink = rng.uniform(0.55, 0.95)
+    return dict(
+        ruled=ruled, spacing=spacing, digit_mm=spacing * (rng.uniform(1.2, 2.2) if ruled else rng.uniform(2, 4)),
+        digit_share=rng.uniform(0.1, 0.3), turn=rng.uniform(-6, 6), slant=rng.uniform(-0.04, 0.04, (4, 2)),
+        curve=rng.uniform(-0.06, 0.06), grid_offset=rng.uniform(0, spacing, 2), ink=ink,
+        grid=rng.uniform(0.15, 1.0) * ink, grid_colour=list(GRIDS)[rng.integers(len(GRIDS))],
+        line_mm=rng.uniform(0.2, 0.35), pen=list(PENS)[rng.integers(len(PENS))], pen_mm=rng.uniform(0.5, 1.2),
+        place=rng.uniform(-0.25, 0.25, 2), light=rng.uniform(0.65, 0.95), ramp=rng.uniform(0, 0.25),
+        light_angle=rng.uniform(0, 2 * np.pi), vignette=rng.uniform(0, 0.35),
+        shadow=rng.uniform(0.2, 0.5) if rng.random() < 0.5 else 0.0, shadow_edge=rng.uniform(-0.45, 0.45),
+        shadow_turn=rng.uniform(-1, 1), shadow_soft=rng.uniform(0.01, 0.06), cast=rng.uniform(0, 0.08, 3),
+        blur=rng.uniform(0.6, 1.6), noise=rng.uniform(0.005, 0.025), quality=int(rng.integers(50, 92)))
+
+
+def paper_photo(digit: np.ndarray, rng: np.random.Generator, ruled: bool = False,
+                **fixed) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A phone photo (RGB uint8, PHOTO_SIZE, JPEG-compressed) of ``digit`` written in a pen on
+    squared (or ``ruled``) paper, drawn as ``page_style`` says, with any of its parameters
+    ``fixed``; and the digit's box in the photo (left, top, right, bottom)."""
+    style = page_style(rng, ruled)
+    if set(fixed) - set(style):
+        raise TypeError(f"unknown page parameters: {sorted(set(fixed) - set(style))}")
+    style.update(fixed)
+    w, h = PHOTO_SIZE
+    mm_per_px = style["digit_mm"] / (h * style["digit_share"])
+    turn = np.radians(style["turn"])
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    frame = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    photo_corners = ((frame - [w / 2, h / 2]) @ rotation.T + [w / 2, h / 2] + style["slant"] * w).astype(np.float32)
+    page_to_photo = cv2.getPerspectiveTransform(frame * mm_per_px, photo_corners)
+    u, v = _camera(page_to_photo, (w, h), style["curve"])
+
+    spacing, line_px = style["spacing"], style["line_mm"] / mm_per_px
+    grid = _lines(v + style["grid_offset"][1], spacing, line_px, mm_per_px)
+    if not style["ruled"]:
+        grid = np.maximum(grid, _lines(u + style["grid_offset"][0], spacing, line_px, mm_per_px))
+    transmit = 1 - (style["grid"] * grid)[..., None] * (1 - np.array(GRIDS[style["grid_colour"]], np.float32))
+
+    stroke = _pen_stroke(digit, style["pen_mm"] / style["digit_mm"])
+    centre = (np.array([0.5, 0.5]) + style["place"]) * [w * mm_per_px, h * mm_per_px]
+    scale = style["digit_mm"] / 160  # MNIST's digit is 20 of 28 pixels: 160 of the stroke's 224
+    ink = cv2.remap(stroke, ((u - centre[0]) / scale + 112).astype(np.float32),
+                    ((v - centre[1]) / scale + 112).astype(np.float32), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    transmit *= 1 - (style["ink"] * ink)[..., None] * (1 - np.array(PENS[style["pen"]], np.float32))
+    rows, cols = np.flatnonzero(ink.max(1) > 0.5), np.flatnonzero(ink.max(0) > 0.5)
+    box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if len(rows) else (0, 0, 0, 0)
+
+    photo = _light(style, (w, h))[..., None] * (1 - style["cast"]).astype(np.float32) * transmit
+    photo = cv2.GaussianBlur(photo, (0, 0), style["blur"])
+    photo += style["noise"] * rng.standard_normal(photo.shape, dtype=np.float32)
+    return _jpeg(photo, style["quality"]), box
+
+
+def _light(style: dict, size: tuple[int, int]) -> np.ndarray:
+    """Brightness across the photo: a ramp, the corners dimmer, and a soft shadow (a hand's
+    or the phone's) over part of the page where ``style["shadow"]`` is its depth."""
+    w, h = size
+    nx = np.arange(w, dtype=np.float32)[None, :] / w - 0.5
+    ny = np.arange(h, dtype=np.float32)[:, None] / h - 0.5
+    angle = style["light_angle"]
+    light = style["light"] + style["ramp"] * (np.cos(angle) * nx + np.sin(angle) * ny)
+    light = light * (1 - 2 * style["vignette"] * (nx * nx + ny * ny))
+    if style["shadow"]:
+        across = angle + style["shadow_turn"]
+        cut = np.cos(across) * nx + np.sin(across) * ny - style["shadow_edge"]
+        light = light * (1 - style["shadow"] / (1 + np.exp(-cut / style["shadow_soft"])))
+    return light
+
+
+def _jpeg(photo: np.ndarray, quality: int) -> np.ndarray:
+    data = io.BytesIO()
+    Image.fromarray(np.round(np.clip(photo, 0, 1) * 255).astype(np.uint8)).save(data, "JPEG", quality=quality)
+    return np.asarray(Image.open(data).convert("RGB"))
+
+
+def canvas_drawing(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A digit drawn on a computer canvas so large that it runs off one or two edges: black
+    on white (grey uint8), the canvas 28 to 280 pixels, a brush from MNIST's own width to
+    twice it, the digit 90-110% of the canvas's height and up to a tenth of it past its top or bottom.
+    Half the time a stroke is also broken, as a quick drag leaves it."""
+    side = int(rng.choice([28, 64, 128, 200, 280]))
+    rows, cols = np.flatnonzero(digit.max(1) > 40), np.flatnonzero(digit.max(0) > 40)
+    ink = digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32) / 255
+    brush = int(round(rng.uniform(0, 1) * 2 * side / 28)) // 2 * 2 + 1
+    height = rng.uniform(0.9, 1.1) * side
+    width = max(1, round(ink.shape[1] * height / ink.shape[0]))
+    ink = cv2.resize(ink, (width, round(height)), interpolation=cv2.INTER_CUBIC)
+    ink = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (brush, brush))) if brush > 1 else ink
+    if rng.random() < 0.5:  # a gap in a stroke somewhere in its middle, as a quick drag leaves one
+        y, x = int(rng.uniform(0.3, 0.7) * ink.shape[0]), int(rng.uniform(0, 0.6) * ink.shape[1])
+        ink[y:y + max(1, round(0.06 * ink.shape[0])), x:x + max(1, round(0.4 * ink.shape[1]))] = 0
+    past = rng.uniform(0, 0.1) * side  # how far the digit runs off the top or the bottom
+    top = -past if rng.random() < 0.5 else side - ink.shape[0] + past
+    left = rng.uniform(min(0, side - ink.shape[1]), max(0, side - ink.shape[1]))
+    canvas = np.zeros((side, side), np.float32)
+    shift = np.float32([[1, 0, left], [0, 1, top]])
+    canvas = cv2.warpAffine(ink, shift, (side, side), dst=canvas, borderMode=cv2.BORDER_CONSTANT)
+    return np.round(255 * (1 - np.clip(canvas, 0, 1))).astype(np.uint8)

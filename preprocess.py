@@ -515,8 +515,7 @@ def _page_lines(mask: np.ndarray, reach: float) -> np.ndarray:
 def _tilt(mask: np.ndarray) -> float:
     """How far (degrees, as cv2.getRotationMatrix2D takes them) to turn ``mask`` to make its
     longest nearly level straight lines level, from their Hough transform; 0 where it has none."""
-    h, w = mask.shape
-    found = cv2.HoughLines(mask, 1, np.pi / 720, max(10, w // 3), min_theta=np.radians(75), max_theta=np.radians(105))
+    found = cv2.HoughLines(mask, 1, np.pi / 720, max(10, mask.shape[1] // 3), min_theta=np.radians(75), max_theta=np.radians(105))
     if found is None or not len(found):
         return 0.0
     return float(np.median(np.degrees(found[:10, 0, 1])) - 90)
@@ -768,9 +767,10 @@ def _sliver(stat: np.ndarray, height: int) -> bool:
 
 def _group(seed: int, stats: np.ndarray, scores: np.ndarray, brightest: np.ndarray, size: tuple[int, int]) -> list[int]:
     """The seed and the pieces near it that belong to the same digit: a 5's flag, a broken
-    or dotted stroke, the segments of a 7-segment display. Not joined: a piece at an edge of
-    the image that the digit does not reach itself (the frame), one much fainter than the
-    digit (shading, an unlit segment), specks, and what would make the digit wider than tall."""
+    or dotted stroke, the segments of a 7-segment display. Not joined: a sliver at an edge of
+    the image that the digit does not reach itself (``_sliver``: the frame, the next drum
+    digit), one much fainter than the digit (shading, an unlit segment), specks, and what
+    would make the digit wider than tall."""
     members = [seed]
     seed_sides = _sides(stats[seed], size)
     left, top, width, height = stats[seed][:4]

@@ -21,7 +21,6 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -30,7 +29,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import inference  # noqa: E402
-import photo_pages  # noqa: E402
 import preprocess  # noqa: E402
 import real_world_eval as rwe  # noqa: E402
 from inference import Predictor, find_images, label_from_path  # noqa: E402
@@ -70,7 +68,7 @@ def left_out(changes: list[tuple[object, str, object]]):
 def draw_sets(data_dir: Path, realworld: Path, count: int, seed: int) -> dict[str, tuple[list, list[int]]]:
     sets: dict[str, tuple[list, list[int]]] = {}
     if realworld.is_dir():
-        for folder in sorted(p for p in realworld.iterdir() if p.is_dir() and p.name != "numbers"):
+        for folder in rwe.real_sets(realworld):
             files, _ = find_images([folder])
             sets[folder.name] = (files, [label_from_path(f) for f in files])
     images, labels = load_mnist(data_dir, train=False)
@@ -84,8 +82,7 @@ def draw_sets(data_dir: Path, realworld: Path, count: int, seed: int) -> dict[st
     sets["desk"] = (rwe.on_a_desk(digits, rng), truth)
     sets["squared photo"] = (rwe.photographed(digits, (seed, 2), ruled=False), truth)
     sets["ruled photo"] = (rwe.photographed(digits, (seed, 3), ruled=True), truth)
-    sets["canvas edge"] = ([photo_pages.canvas_drawing(a, np.random.default_rng([seed, 4, i]))
-                            for i, a in enumerate(digits)], truth)
+    sets["canvas edge"] = (rwe.drawn_off_canvas(digits, seed), truth)
     return sets
 
 

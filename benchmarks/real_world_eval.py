@@ -138,6 +138,16 @@ def _photo(job: tuple[np.ndarray, tuple[int, ...], bool]) -> np.ndarray:
     return photo_pages.paper_photo(digit, np.random.default_rng(seed), ruled=ruled)[0]
 
 
+def drawn_off_canvas(digits: np.ndarray, seed: int) -> list[np.ndarray]:
+    """photo_pages.canvas_drawing of each digit, each from its own seed (``seed`` and its index)."""
+    return [photo_pages.canvas_drawing(digit, np.random.default_rng([seed, 4, i])) for i, digit in enumerate(digits)]
+
+
+def real_sets(folder: Path) -> list[Path]:
+    """The single-digit sets under ``folder``: each folder but numbers/, which holds many digits an image."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name != "numbers")
+
+
 def printed(fonts: list[str] | None, variants: int, seed: int, folder: Path) -> tuple[list[Path], list[int]]:
     """generate_test_digits.py's variants, written quietly into ``folder``."""
     argv = ["--output-dir", str(folder), "--variants", str(variants), "--seed", str(seed)]
@@ -169,7 +179,7 @@ def real_world(predictor: Predictor, folder: Path) -> None:
     if not folder.is_dir():
         print(f"real images: skipped ({folder} is absent)")
         return
-    for subset in sorted(p for p in folder.iterdir() if p.is_dir() and p.name != "numbers"):  # numbers: many digits
+    for subset in real_sets(folder):
         files, _ = find_images([subset])
         print_accuracy(f"real: {subset.name}", predictor.predict(files), blanks=True)
     if (folder / "paper_photos").is_dir():  # as if the phone were held a little askew
@@ -244,9 +254,7 @@ def main(argv: list[str] | None = None) -> int:
            photographed(subset[photos], (args.seed, 2), ruled=False), sublabels[photos])
     report("MNIST digits photographed on ruled paper, 800x600",
            photographed(subset[photos], (args.seed, 3), ruled=True), sublabels[photos])
-    report("MNIST digits drawn to a canvas's edge, some strokes broken",
-           [photo_pages.canvas_drawing(a, np.random.default_rng([args.seed, 4, i])) for i, a in enumerate(subset)],
-           sublabels)
+    report("MNIST digits drawn to a canvas's edge, some strokes broken", drawn_off_canvas(subset, args.seed), sublabels)
     with tempfile.TemporaryDirectory() as tmp:
         report(f"printed: matplotlib's {len(PRINTED_FONTS)} fonts, random variants",
                *printed(None, args.variants, args.seed, Path(tmp) / "matplotlib"))

@@ -149,7 +149,7 @@ def prune_and_fine_tune(model: nn.Module, checkpoint, amount: float, epochs: int
     import torch.nn.utils.prune as prune
 
     import train
-    from printed_digits import printed_digits
+    from printed_digits import default_cache_dir, printed_digits
 
     saved = {"seed": 1, "val_size": 5000, "batch_size": 256, "augment": True, "printed_digits": 0,
              "label_smoothing": 0.1, **(checkpoint.meta.get("args") or {})}
@@ -157,7 +157,8 @@ def prune_and_fine_tune(model: nn.Module, checkpoint, amount: float, epochs: int
     (train_x, train_y), (val_x, val_y) = train.split_train_val(images, labels, saved["val_size"], saved["seed"])
     if saved["printed_digits"]:  # the training mix the model was made with
         printed_x, printed_y = map(torch.from_numpy, printed_digits(saved["printed_digits"], saved["seed"],
-                                                                  workers=os.cpu_count() or 1))
+                                                                  workers=os.cpu_count() or 1,
+                                                                  cache_dir=default_cache_dir()))
         train_x, train_y = torch.cat([train_x, printed_x]), torch.cat([train_y, printed_y])
     stats = {"mean": checkpoint.mean, "std": checkpoint.std}
 

@@ -42,7 +42,7 @@ from model import (
     save_checkpoint,
     to_model_input,
 )
-from printed_digits import METER_SCENES_PER_GLYPH, printed_digits
+from printed_digits import METER_SCENES_PER_GLYPH, default_cache_dir, printed_digits
 from runs import (
     DEFAULT_RUNS_DIR,
     EPOCH_FIELDS,
@@ -87,6 +87,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay (default: 0.05)")
     parser.add_argument("--label-smoothing", type=float, default=0.1,
                         help="share of each target spread over the other classes (default: 0.1)")
+    parser.add_argument("--ema", type=float, default=0.999, metavar="DECAY",
+                        help="validate, keep and test an exponential moving average of the weights with this "
+                             "decay per step; 0 for the raw weights (default: 0.999)")
     parser.add_argument("--seed", type=int, default=1, help="seed for the split, shuffling, augmentation and init (default: 1)")
     parser.add_argument("--val-size", type=positive_int, default=5000,
                         help="training images held out to choose the best epoch (default: 5000)")
@@ -148,6 +151,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--european-forms must be 0 or more, got {args.european_forms}")
     if args.weight_decay < 0:
         parser.error(f"--weight-decay must be 0 or more, got {args.weight_decay}")
+    if not 0 <= args.ema < 1:
+        parser.error(f"--ema must be from 0 up to 1, got {args.ema}")
     if not 0 <= args.label_smoothing < 1:
         parser.error(f"--label-smoothing must be from 0 up to 1, got {args.label_smoothing}")
     if args.data_dir is None:
@@ -160,8 +165,9 @@ def native_bf16(device: torch.device) -> bool:
     GPU from Ampere on); elsewhere autocast would emulate it, slower than fp32."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if device.type == "cpu":  # oneDNN also "supports" bf16 on plain AVX-512, emulated and 1.5x slower than fp32
+        capabilities = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+        return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
     return False
 
 
@@ -237,8 +243,27 @@ class EpochStats:
     accuracy: float
 
 
-def train_one_epoch(model, images, labels, optimizer, scheduler, args, stats, epoch, device, stop) -> EpochStats | None:
-    """One pass in a seeded random order; returns None if a stop was requested part-way."""
+def weight_average(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of the weights (and batch-norm statistics), updated after
+    every step. Its decay ramps up, (1 + n) / (10 + n) after n updates, to ``decay``, so the
+    average follows the fast early steps and is a useful model from the first epoch."""
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
+        n = float(updates)
+        pairs = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
+        if pairs:
+            torch._foreach_lerp_([a for a, _ in pairs], [c for _, c in pairs], 1 - min(decay, (1 + n) / (10 + n)))
+        for a, c in zip(averaged, current):
+            if not a.is_floating_point():  # batch norm's count of batches: the latest, not a mean
+                a.copy_(c)
+
+    return torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=update, use_buffers=True)
+
+
+def train_one_epoch(model, images, labels, optimizer, scheduler, args, stats, epoch, device, stop,
+                    average=None) -> EpochStats | None:
+    """One pass in a seeded random order; returns None if a stop was requested part-way.
+    ``average``, where given, is a weight_average updated after every step."""
     from tqdm import tqdm
 
     model.train()
@@ -262,6 +287,8 @@ def train_one_epoch(model, images, labels, optimizer, scheduler, args, stats, ep
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if average is not None:
+            average.update_parameters(model)
         total_loss += loss.detach() * len(idx)
         total_correct += (logits.argmax(1) == y).sum()
         seen += len(idx)
@@ -370,6 +397,7 @@ def run(args: argparse.Namespace) -> int:
                     "printed_digits", "augment"):
             setattr(args, key, saved[key])  # the run continues as it was set up
         args.european_forms = saved.get("european_forms", 0)  # runs from before it had none
+        args.ema = saved.get("ema", 0.0)  # and before the weights were averaged
         args.precision = saved.get("precision", "fp32")  # runs from before --precision were fp32
         args.preset = saved.get("preset", "default")  # and before variants and run folders, default
         architecture = resume.meta.get("architecture") or {}
@@ -406,11 +434,14 @@ def run(args: argparse.Namespace) -> int:
         train_x, train_y = torch.cat([train_x, styled_x]), torch.cat([train_y, styled_y])
         print(f"European forms: {len(styled_x)} MNIST 1s redrawn with a flag and 7s with a bar added to training")
     if args.printed_digits:  # training only: validation and test stay pure MNIST
+        drawing = time.perf_counter()
         printed_x, printed_y = map(torch.from_numpy, printed_digits(args.printed_digits, args.seed,
-                                                                  workers=os.cpu_count() or 1))
+                                                                  workers=os.cpu_count() or 1,
+                                                                  cache_dir=default_cache_dir()))
         train_x, train_y = torch.cat([train_x, printed_x]), torch.cat([train_y, printed_y])
         print(f"Printed digits: {len(printed_x)} ({len(PRINTED_FONTS)} fonts x 10 digits x {args.printed_digits} "
-              f"glyphs and {METER_SCENES_PER_GLYPH * args.printed_digits} meter scenes) added to training")
+              f"glyphs and {METER_SCENES_PER_GLYPH * args.printed_digits} meter scenes) added to training "
+              f"({time.perf_counter() - drawing:.1f} s; kept in {default_cache_dir()} for the next run)")
     train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
 
     model = LeNet5(activation=args.activation, pooling=args.pooling, batch_norm=args.batch_norm,
@@ -421,9 +452,13 @@ def run(args: argparse.Namespace) -> int:
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
                                                     steps_per_epoch=steps_per_epoch, pct_start=0.25)
     history = {k: [] for k in EPOCH_FIELDS}  # the per-epoch figures a run keeps
+    average = weight_average(model, args.ema) if args.ema else None
+    kept = average.module if average is not None else model  # the weights validated, kept and tested
     best_val, best_epoch, first_epoch = -1.0, 0, 1
     if resume is not None:
         model.load_state_dict(resume.model_state)
+        if average is not None:
+            average.load_state_dict(resume.extra["average"])
         optimizer.load_state_dict(resume.extra["optimizer"])
         scheduler.load_state_dict(resume.extra["scheduler"])
         history = resume.extra["history"]
@@ -434,7 +469,8 @@ def run(args: argparse.Namespace) -> int:
     variant = describe_variant(model, args)
     print(f"LeNet-5 ({variant}), {count_parameters(model):,} parameters; {'bf16' if args.bf16 else 'fp32'}; "
           f"AdamW, one-cycle lr up to {args.lr:g}, "
-          f"batch {args.batch_size}, {args.epochs} epochs, augmentation {'on' if args.augment else 'off'}")
+          f"batch {args.batch_size}, {args.epochs} epochs, augmentation {'on' if args.augment else 'off'}"
+          + (f", weights averaged (decay {args.ema:g})" if args.ema else ""))
 
     run_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     meta = {"mean": stats["mean"], "std": stats["std"], "input_size": 32, "seed": args.seed, "args": run_args,
@@ -451,11 +487,11 @@ def run(args: argparse.Namespace) -> int:
             for epoch in range(first_epoch, args.epochs + 1):
                 epoch_start = time.perf_counter()
                 train_stats = train_one_epoch(model, train_x, train_y, optimizer, scheduler, args, stats, epoch,
-                                              device, stop)
+                                              device, stop, average)
                 if train_stats is None:
                     interrupted = True
                     break
-                val_stats, _ = evaluate(model, val_x, val_y, stats)
+                val_stats, _ = evaluate(kept, val_x, val_y, stats)
                 record = {"train_loss": train_stats.loss, "train_acc": train_stats.accuracy,
                           "val_loss": val_stats.loss, "val_acc": val_stats.accuracy,
                           "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start}
@@ -464,13 +500,14 @@ def run(args: argparse.Namespace) -> int:
                 improved = val_stats.accuracy > best_val
                 if improved:
                     best_val, best_epoch = val_stats.accuracy, epoch
-                    save_checkpoint(args.output, model.state_dict(),
+                    save_checkpoint(args.output, kept.state_dict(),
                                     {**meta, "epoch": epoch, "val_accuracy": best_val})
                 save_checkpoint(last_path, model.state_dict(),
                                 {**meta, "epoch": epoch, "val_accuracy": val_stats.accuracy,
                                  "best_val_accuracy": best_val, "best_epoch": best_epoch},
                                 extra={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                       "history": history})
+                                       "history": history,
+                                       **({"average": average.state_dict()} if average is not None else {})})
                 log.add_epoch(epoch, record)
                 print(f"epoch {epoch:2d}/{args.epochs}  train loss {train_stats.loss:.4f} "
                       f"acc {train_stats.accuracy:.2%}  val loss {val_stats.loss:.4f} acc {val_stats.accuracy:.2%}  "

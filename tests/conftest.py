@@ -47,6 +47,15 @@ def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Training keeps drawn material in the user's cache; the tests keep theirs apart, shared
+    by the session, so the user's cache is neither read nor filled."""
+    folder = tmp_path_factory.getbasetemp() / "lenet5_cache"
+    monkeypatch.setenv("LENET5_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_mnist(tmp_path_factory) -> Path:
     """A data folder in torchvision's layout: 400 training and 100 test images."""

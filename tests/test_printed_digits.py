@@ -1,5 +1,7 @@
 """The printed digits training mixes in: DIN lettering, 7-segment displays and meter windows."""
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -73,3 +75,36 @@ def test_workers_draw_exactly_what_one_process_draws():
     assert np.array_equal(alone[0], pooled[0]) and np.array_equal(alone[1], pooled[1])
     other = pd.printed_digits(1, seed=5, fonts=fonts, workers=2)
     assert not np.array_equal(alone[0], other[0])
+
+
+def test_drawn_digits_are_kept_and_read_back_only_while_what_made_them_is_the_same(tmp_path, monkeypatch):
+    fonts = ("DejaVuSans",)
+    images, labels = pd.printed_digits(1, seed=3, fonts=fonts, cache_dir=tmp_path)
+    assert images.shape == (10 * (1 + pd.METER_SCENES_PER_GLYPH), 28, 28) and len(list(tmp_path.iterdir())) == 1
+
+    def no_drawing(*args):
+        raise AssertionError("drew again although the same digits were kept")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pd, "_draw", no_drawing)
+        kept_images, kept_labels = pd.printed_digits(1, seed=3, fonts=fonts, cache_dir=tmp_path)
+    assert np.array_equal(kept_images, images) and np.array_equal(kept_labels, labels)
+
+    other_seed, _ = pd.printed_digits(1, seed=4, fonts=fonts, cache_dir=tmp_path)  # another key: drawn anew
+    assert not np.array_equal(other_seed, images) and len(list(tmp_path.iterdir())) == 2
+
+    monkeypatch.setattr(pd, "_cache_key", lambda *args: "changed code")  # as if preprocess.py had changed
+    drawn, _ = pd.printed_digits(1, seed=3, fonts=fonts, cache_dir=tmp_path)
+    assert np.array_equal(drawn, images) and len(list(tmp_path.iterdir())) == 3
+
+    (tmp_path / "printed_digits_changed code.npz").write_bytes(b"half a file")  # unreadable: drawn again
+    assert np.array_equal(pd.printed_digits(1, seed=3, fonts=fonts, cache_dir=tmp_path)[0], images)
+
+
+def test_the_cache_key_follows_the_preprocessing_source(monkeypatch, tmp_path):
+    key = pd._cache_key(1, 3, ("DejaVuSans",))
+    assert pd._cache_key(1, 3, ("DejaVuSans",)) == key and pd._cache_key(2, 3, ("DejaVuSans",)) != key
+    edited = tmp_path / "preprocess.py"
+    edited.write_bytes(Path(pd.preprocess.__file__).read_bytes() + b"\n# a change\n")
+    monkeypatch.setattr(pd.preprocess, "__file__", str(edited))
+    assert pd._cache_key(1, 3, ("DejaVuSans",)) != key

@@ -161,6 +161,7 @@ def test_gzipped_files_of_ones_own_are_read_offline(tiny_mnist, tmp_path, offlin
     (["--lr", "-1"], "positive number"),
     (["--batch-size", "many"], "invalid positive_int value"),
     (["--european-forms", "-1"], "--european-forms must be 0 or more"),
+    (["--ema", "1"], "--ema must be from 0 up to 1"),
 ])
 def test_bad_flags_are_rejected_with_usage(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -211,3 +212,36 @@ def test_truncated_mnist_file_is_one_clear_error(tiny_mnist, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "truncated or damaged" in err and "train-images-idx3-ubyte" in err
     assert not (tmp_path / "model.pth").exists()
+
+
+def test_the_weight_average_starts_at_the_weights_and_then_lags_behind_them():
+    model = torch.nn.Linear(3, 2)
+    average = train.weight_average(model, decay=0.999)
+    average.update_parameters(model)
+    assert torch.equal(average.module.weight, model.weight)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    average.update_parameters(model)  # the second update weighs the new weights by 1 - 2/11
+    assert torch.allclose(average.module.weight, model.weight - 2 / 11)
+    for _ in range(5000):
+        average.update_parameters(model)
+    assert torch.allclose(average.module.weight, model.weight, atol=1e-2)  # it settles where the weights stay
+
+
+def test_the_average_is_kept_and_the_raw_weights_resume(tiny_mnist, tmp_path):
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "2")) == 0
+    best, last = load_checkpoint(tmp_path / "model.pth"), load_checkpoint(tmp_path / "model_last.pth")
+    averaged = {k.removeprefix("module."): v for k, v in last.extra["average"].items() if k.startswith("module.")}
+    assert best.meta["epoch"] != 2 or _states_equal(best.model_state, averaged)
+    assert not _states_equal(last.model_state, averaged)  # the raw weights, which training continues from
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path / "raw", "--epochs", "2", "--ema", "0")) == 0
+    raw = load_checkpoint(tmp_path / "raw" / "model_last.pth")
+    assert "average" not in raw.extra and _states_equal(raw.model_state, last.model_state)
+
+
+def test_bf16_is_native_only_where_the_cpu_has_bf16_arithmetic(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bw": True, "avx512_bf16": False})
+    assert not train.native_bf16(cpu)  # oneDNN emulates it there, slower than fp32
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": True})
+    assert train.native_bf16(cpu)

@@ -21,7 +21,7 @@ import sys
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Union
+from typing import Sequence, Union
 
 import cv2
 import numpy as np
@@ -270,6 +270,15 @@ def forked_pool(processes: int):
         return None
     cv2.setNumThreads(1)
     return multiprocessing.get_context("fork").Pool(processes, initializer=_ignore_interrupts)
+
+
+def map_in_processes(function, items: Sequence, processes: int, chunksize: int | None = None) -> list:
+    """``[function(item) for item in items]``, in order, by a forked_pool where one can be had."""
+    pool = forked_pool(processes)
+    if pool is None:
+        return [function(item) for item in items]
+    with pool:
+        return pool.map(function, items, chunksize=chunksize)
 
 
 def _ignore_interrupts() -> None:

@@ -25,7 +25,7 @@ import fonts as font_files
 import preprocess
 from artifacts import atomic_write
 from fonts import PRINTED_FONTS, draw_glyph, load_font, resolve_font
-from preprocess import find_digit, forked_pool
+from preprocess import find_digit, map_in_processes
 
 # The segments each digit lights, in the usual lettering: a top, b upper right, c lower
 # right, d bottom, e lower left, f upper left, g middle. Common alternative forms second.
@@ -97,12 +97,7 @@ def _cache_key(per_font: int, seed: int, fonts: Sequence[str]) -> str:
 
 def _draw(per_font: int, seed: int, fonts: Sequence[str], workers: int) -> tuple[np.ndarray, np.ndarray]:
     jobs = [(name, per_font, (seed, index)) for index, name in enumerate(fonts)]
-    pool = forked_pool(min(workers, len(jobs)))
-    if pool is None:
-        parts = [_font_digits(job) for job in jobs]
-    else:
-        with pool:
-            parts = pool.map(_font_digits, jobs)
+    parts = map_in_processes(_font_digits, jobs, min(workers, len(jobs)))
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     return images, labels

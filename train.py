@@ -434,14 +434,13 @@ def run(args: argparse.Namespace) -> int:
         train_x, train_y = torch.cat([train_x, styled_x]), torch.cat([train_y, styled_y])
         print(f"European forms: {len(styled_x)} MNIST 1s redrawn with a flag and 7s with a bar added to training")
     if args.printed_digits:  # training only: validation and test stay pure MNIST
-        drawing = time.perf_counter()
+        drawing, cache_dir = time.perf_counter(), default_cache_dir()
         printed_x, printed_y = map(torch.from_numpy, printed_digits(args.printed_digits, args.seed,
-                                                                  workers=os.cpu_count() or 1,
-                                                                  cache_dir=default_cache_dir()))
+                                                                  workers=os.cpu_count() or 1, cache_dir=cache_dir))
         train_x, train_y = torch.cat([train_x, printed_x]), torch.cat([train_y, printed_y])
         print(f"Printed digits: {len(printed_x)} ({len(PRINTED_FONTS)} fonts x 10 digits x {args.printed_digits} "
               f"glyphs and {METER_SCENES_PER_GLYPH * args.printed_digits} meter scenes) added to training "
-              f"({time.perf_counter() - drawing:.1f} s; kept in {default_cache_dir()} for the next run)")
+              f"({time.perf_counter() - drawing:.1f} s; kept in {cache_dir} for the next run)")
     train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
 
     model = LeNet5(activation=args.activation, pooling=args.pooling, batch_norm=args.batch_norm,

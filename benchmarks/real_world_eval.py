@@ -47,7 +47,7 @@ import photo_pages  # noqa: E402
 from fonts import PRINTED_FONTS, FontError, load_font  # noqa: E402
 from inference import READING_MARGIN, Predictor, find_images, label_from_path  # noqa: E402
 from model import load_mnist  # noqa: E402
-from preprocess import forked_pool, read_image  # noqa: E402
+from preprocess import map_in_processes, read_image  # noqa: E402
 
 
 def scans(images: np.ndarray) -> list[np.ndarray]:
@@ -126,11 +126,7 @@ def photographed(digits: np.ndarray, seed: tuple[int, int], ruled: bool) -> list
     """photo_pages.paper_photo of each digit, each from its own seed (``seed`` and its index),
     drawn by one process per core."""
     jobs = [(digit, (*seed, i), ruled) for i, digit in enumerate(digits)]
-    pool = forked_pool(os.cpu_count() or 1)
-    if pool is None:
-        return [_photo(job) for job in jobs]
-    with pool:
-        return pool.map(_photo, jobs, chunksize=16)
+    return map_in_processes(_photo, jobs, os.cpu_count() or 1, chunksize=16)
 
 
 def _photo(job: tuple[np.ndarray, tuple[int, ...], bool]) -> np.ndarray:

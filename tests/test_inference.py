@@ -9,7 +9,7 @@ from PIL import Image
 
 import inference
 from model import LeNet5, load_mnist
-from preprocess import forked_pool
+from preprocess import map_in_processes
 
 
 def run_json(capsys, *argv):
@@ -155,12 +155,7 @@ def test_preprocessing_leaves_mnist_accuracy_alone(real_model, real_mnist_dir):
     predictor = inference.Predictor.from_file(real_model)
     images, labels = (t.numpy() for t in load_mnist(real_mnist_dir, train=False))
     raw = predictor.probabilities(images).argmax(1)
-    pool = forked_pool(os.cpu_count() or 1)  # 10,000 digits through the preprocessing, a process per core
-    if pool is None:
-        prepared = [inference.mnist_like(i) for i in images]
-    else:
-        with pool:
-            prepared = pool.map(inference.mnist_like, images, chunksize=500)
+    prepared = map_in_processes(inference.mnist_like, images, os.cpu_count() or 1, chunksize=500)  # a process per core
     through = predictor.probabilities(np.stack(prepared)).argmax(1)
     raw_accuracy = (raw == labels).mean()
     through_accuracy = (through == labels).mean()

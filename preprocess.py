@@ -328,10 +328,12 @@ def locate_ink(gray: np.ndarray) -> Found:
         x, y, sw, sh = cv2.boundingRect(sheet)
         paper = np.where(sheet > 0, work, float(np.median(work[sheet > 0])))[y:y + sh, x:x + sw]
         found = [(ink, (left + x, top + y, right + x, bottom + y))
-                 for ink, (left, top, right, bottom) in _best_digit(paper)]
+                 for ink, (left, top, right, bottom) in _best_digit(paper, _window(paper, dark_ink=True))]
     else:
-        dark_ink = _ink_is_dark(work)
-        found = _best_digit(work if dark_ink else 1 - work, enlarged=scale if scale > 1 else 0.0)
+        # the window from dark strokes' width, then from the strokes' width in the polarity that gives
+        window = _window(work, _ink_is_dark(work, _window(work, dark_ink=True)))
+        dark_ink = _ink_is_dark(work, window)
+        found = _best_digit(work if dark_ink else 1 - work, window, enlarged=scale if scale > 1 else 0.0)
     return [(ink, (int(np.floor(left / scale)), int(np.floor(top / scale)),
                    min(w, int(np.ceil(right / scale))), min(h, int(np.ceil(bottom / scale)))))
             for ink, (left, top, right, bottom) in found]
@@ -408,22 +410,49 @@ def _edge_share(gray: np.ndarray, filled: np.ndarray, inner_ring: np.ndarray, ou
     return float(np.percentile(share, 30))
 
 
-def _ink_is_dark(gray: np.ndarray) -> bool:
+def _window(gray: np.ndarray, dark_ink: bool) -> int:
+    """The side of the window that the lighting is judged over (``_ink_is_dark``, ``_flatten``):
+    wider than the strokes, so that what is narrower is ink and what is wider is light. In a
+    crop (under SHEET_PHOTO_SIDE) the digit may fill the picture, and the window is half of
+    it. In a photo it is a tenth of the side, unless that leaves out much of the ink in the
+    photo's middle (strokes wider than a tenth: a drawing that fills its canvas). Over half
+    a photo, the tip of a hard-edged shadow, where it narrows into a corner, is taken for a
+    large blot of ink, and the lit part of a shadowed page for a light digit."""
+    h, w = gray.shape
+    half = max(5, min(h, w) // 2) | 1
+    if min(h, w) < SHEET_PHOTO_SIDE:
+        return half
+    tenth = max(5, min(h, w) // 10) | 1
+    inner = (slice(h // 4, h - h // 4), slice(w // 4, w - w // 4))
+    areas = []
+    for k in (tenth, half):
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+        if dark_ink:
+            ink = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, kernel) - gray
+        else:
+            ink = gray - cv2.morphologyEx(gray, cv2.MORPH_OPEN, kernel)
+        smooth = cv2.blur(ink, (3, 3))
+        mask = smooth > max(0.04, 0.35 * float(smooth.max()))
+        if k == tenth and stroke_width(mask) > 0.2 * tenth:
+            return half  # strokes nearly as wide as the window outline themselves in it
+        areas.append(int(mask[inner].sum()))
+    return half if areas[1] > 1.5 * areas[0] else tenth  # strokes wider than it are left out of it
+
+
+def _ink_is_dark(gray: np.ndarray, window: int) -> bool:
     """Ink is the few pixels far from their surroundings; paper, the many close to them.
-    With the lighting taken out (each pixel less a wide blur around it), dark ink leaves a
-    long dark tail and light digits on a dark drum a long light one: the skew's sign."""
-    k = max(3, min(gray.shape) // 2) | 1
-    detail = gray - cv2.blur(cv2.blur(gray, (k, k)), (k, k))
+    With the lighting taken out (each pixel less a blur over ``window`` around it), dark ink
+    leaves a long dark tail and light digits on a dark drum a long light one: the skew's sign."""
+    detail = gray - cv2.blur(cv2.blur(gray, (window, window)), (window, window))
     centred = detail - detail.mean()
     return float(np.dot(centred.ravel() * centred.ravel(), centred.ravel())) <= 0
 
 
-def _flatten(paper: np.ndarray) -> np.ndarray:
-    """Dark ink as bright values on a zero background: the paper's large-scale brightness
-    (a closing, which wipes out strokes narrower than its window) minus the image, so
-    shadows, gradients and colour casts vanish."""
-    h, w = paper.shape
-    k = max(5, min(h, w) // 2) | 1
+def _flatten(paper: np.ndarray, window: int) -> np.ndarray:
+    """Dark ink as bright values on a zero background: the paper's brightness (a closing over
+    ``window``, which wipes out strokes narrower than it) minus the image, so shadows,
+    gradients and colour casts vanish."""
+    k = window
     background = cv2.morphologyEx(paper, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)),
                                   borderType=cv2.BORDER_REPLICATE)  # the paper goes on past the edge
     background = cv2.blur(background, (k // 4 | 1, k // 4 | 1))  # smooth, and true to a ramp up to the edges
@@ -562,7 +591,7 @@ def _pieces(mask: np.ndarray, bridge: int) -> tuple[int, np.ndarray, np.ndarray,
 Found = list[tuple[np.ndarray, tuple[int, int, int, int]]]  # ink cropped to a digit, and its box
 
 
-def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> Found:
+def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
     """The ink of the most digit-like group of pieces for dark ink on ``paper``, cropped to
     it, white on black, and its box in ``paper``'s pixels; then, where the group joined
     pieces to a central one off a clean page, that piece alone (a reading to weigh); empty if
@@ -572,7 +601,7 @@ def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> Found:
     soft edge is a whole pixel of the original wide."""
     tight = enlarged > 0
     h, w = paper.shape
-    ink = _flatten(paper)
+    ink = _flatten(paper, window)
     noise = _noise_level(paper)
     smooth = cv2.blur(ink, (3, 3))  # a speck of one pixel is not the peak
     lines = _remove_lines((ink > max(4 * noise, 0.04, 0.35 * float(smooth.max()))).astype(np.uint8),
@@ -608,8 +637,6 @@ def _best_digit(paper: np.ndarray, enlarged: float = 0.0) -> Found:
             continue  # faint, or a speck
         distance = np.hypot(centroids[i][0] - w / 2, centroids[i][1] - h / 2) / diagonal
         score = mass[i] * np.exp(-(distance / 0.25) ** 2)
-        if _hugs_a_side(stats[i], (w, h)):
-            continue  # the edge of a window, a cell or the next digit's drum
         touches = (x <= 0) + (y <= 0) + (x + bw >= w) + (y + bh >= h)
         if touches:
             score *= 0.3 ** touches
@@ -679,14 +706,6 @@ def _spans_like_a_bar(stat: np.ndarray, size: tuple[int, int]) -> bool:
     sides = _sides(stat, size)
     bw, bh = stat[2:4]
     return ({"top", "bottom"} <= sides and bw < 0.25 * bh) or ({"left", "right"} <= sides and bh < 0.25 * bw)
-
-
-def _hugs_a_side(stat: np.ndarray, size: tuple[int, int]) -> bool:
-    """A piece pressed along one side of the image and narrow away from it: a frame's edge."""
-    x, y, bw, bh = stat[:4]
-    w, h = size
-    return (((x <= 0 or x + bw >= w) and bw < 0.15 * w and bh > 0.5 * h)
-            or ((y <= 0 or y + bh >= h) and bh < 0.15 * h and bw > 0.5 * w))
 
 
 def _stroke_widths(mask: np.ndarray, labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
@@ -767,21 +786,12 @@ def _whole_page(members: list[int], stats: np.ndarray, scores: np.ndarray, brigh
     return everything + crumbs
 
 
-def _sliver(stat: np.ndarray, height: int) -> bool:
-    """Whether a piece at an edge of the image is a sliver there (the next drum digit, a
-    rim), not a stroke of a digit ``height`` pixels tall that runs off the edge: such a
-    stroke reaches into the picture at least 0.3 of the digit's height."""
-    return min(stat[2], stat[3]) < 0.3 * height
-
-
 def _group(seed: int, stats: np.ndarray, scores: np.ndarray, brightest: np.ndarray, size: tuple[int, int]) -> list[int]:
     """The seed and the pieces near it that belong to the same digit: a 5's flag, a broken
-    or dotted stroke, the segments of a 7-segment display. Not joined: a sliver at an edge of
-    the image that the digit does not reach itself (``_sliver``: the frame, the next drum
-    digit), one much fainter than the digit (shading, an unlit segment), specks, and what
+    or dotted stroke, the segments of a 7-segment display, a stroke that runs off the edge.
+    Not joined: one much fainter than the digit (shading, an unlit segment), specks, and what
     would make the digit wider than tall."""
     members = [seed]
-    seed_sides = _sides(stats[seed], size)
     left, top, width, height = stats[seed][:4]
     right, bottom = left + width, top + height
     changed = True
@@ -793,8 +803,6 @@ def _group(seed: int, stats: np.ndarray, scores: np.ndarray, brightest: np.ndarr
                 continue
             x, y, bw, bh = stats[i][:4]
             if max(bw, bh) < 0.05 * (bottom - top):
-                continue
-            if not _sides(stats[i], size) <= seed_sides and _sliver(stats[i], bottom - top):
                 continue
             if _spans_like_a_bar(stats[i], size):
                 continue

@@ -36,15 +36,15 @@ from model import load_mnist  # noqa: E402
 
 # name: (what the step is for, the changes that leave it out: (module, attribute, stand-in))
 STEPS: dict[str, tuple[str, list[tuple[object, str, object]]]] = {
-    "polarity": ("polarity from the picture (else dark ink always)", [(preprocess, "_ink_is_dark", lambda gray: True)]),
+    "polarity": ("polarity from the picture (else dark ink always)", [(preprocess, "_ink_is_dark", lambda gray, window: True)]),
+    "window": ("the lighting judged over a few strokes' width in photos (else half the picture)", [
+        (preprocess, "_window", lambda gray, dark_ink: max(5, min(gray.shape) // 2) | 1)]),
     "sheet": ("a sheet of paper on a darker desk", [(preprocess, "_sheet", lambda gray: None)]),
     "falloff": ("light falling off to the corners is no ink", [(preprocess, "FALLOFF_INK", 0.0)]),
     "straight-lines": ("straight lines and frame edges", [(preprocess, "_remove_lines", lambda mask, reach: np.zeros_like(mask))]),
     "page-lines": ("a page's printed lines, tilted and bent", [(preprocess, "_page_lines", lambda mask, reach: np.zeros_like(mask))]),
     "outline-bars": ("an outline round the digit, thinner bars beside it", [
         (preprocess, "_not_the_digit", lambda seed, labels, stats, widths: np.zeros(len(stats), bool))]),
-    "side-frames": ("pieces pressed along a side are a frame", [(preprocess, "_hugs_a_side", lambda stat, size: False)]),
-    "edge-slivers": ("slivers at an edge the digit does not reach", [(preprocess, "_sliver", lambda stat, height: False)]),
     "clean-page": ("on a clean page, all the ink is the digit", [
         (preprocess, "_whole_page", lambda members, *a: members)]),
     "thickening": ("pens finer than MNIST's thickened", [(preprocess, "FINE_PEN", -2), (preprocess, "THIN_PEN", -1)]),

@@ -6,6 +6,7 @@ Each case knows where its digit is and what it looks like clean, and checks that
 found is that one, in that place.
 """
 
+import cv2
 import numpy as np
 import pytest
 
@@ -60,6 +61,34 @@ def test_squared_paper_turned_and_bent_in_a_photo_is_not_ink(digits, digit, turn
     assert found is not None, "no digit found"
     assert overlap(found.box, box) > 0.6, (found.box, box)
     assert similarity(found.image, mnist_like(digits[digit])) > 0.75
+
+
+@pytest.mark.parametrize("digit", range(10))
+def test_a_hard_edged_shadow_across_the_page_is_not_ink(digits, digit):
+    """A shadow with a sharp edge across a photographed page, which leaves the page's lit part
+    a wedge narrowing into a corner: neither the shadow's tip nor the lit wedge may be taken
+    for the digit (or for a light digit on a dark ground)."""
+    photo, box = photo_pages.paper_photo(
+        digits[digit], np.random.default_rng(digit), shadow=0.5, shadow_soft=0.01, shadow_edge=0.3,
+        light_angle=2.2, shadow_turn=0.0, turn=2.0, ink=0.8, grid=0.4, pen_mm=1.0, digit_share=0.2,
+        place=np.array([0.0, 0.0]))
+    found = find_digit(photo)
+    assert found is not None, "no digit found"
+    assert overlap(found.box, box) > 0.6, (found.box, box)
+    assert similarity(found.image, mnist_like(digits[digit])) > 0.75
+
+
+@pytest.mark.parametrize("digit", [1, 4, 7])
+def test_strokes_wider_than_a_tenth_of_a_large_drawing_stay_solid(digit):
+    """A digit drawn with a brush wider than a tenth of a large canvas: the lighting is judged
+    over a window wider than its strokes, so they are ink through and through, not outlines."""
+    ink = np.asarray(gen.render_digit(digit, fonts.load_font(fonts.resolve_font("DejaVuSans")), 200), np.uint8)
+    bold = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (31, 31)))
+    canvas = np.full((300, 300), 255, np.uint8)
+    canvas[50:250, 50:250] = 255 - bold
+    found = find_digit(canvas)
+    assert found is not None
+    assert similarity(found.image, mnist_like(cv2.resize(canvas, (100, 100), interpolation=cv2.INTER_AREA))) > 0.9
 
 
 def test_ruled_paper_turned_in_a_photo_is_not_ink(digits):

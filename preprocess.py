@@ -330,9 +330,11 @@ def locate_ink(gray: np.ndarray) -> Found:
         found = [(ink, (left + x, top + y, right + x, bottom + y))
                  for ink, (left, top, right, bottom) in _best_digit(paper, _window(paper, dark_ink=True))]
     else:
-        # the window from dark strokes' width, then from the strokes' width in the polarity that gives
-        window = _window(work, _ink_is_dark(work, _window(work, dark_ink=True)))
+        window = _window(work, dark_ink=True)
         dark_ink = _ink_is_dark(work, window)
+        if not dark_ink:  # light strokes: their own width sets the window
+            window = _window(work, dark_ink=False)
+            dark_ink = _ink_is_dark(work, window)
         found = _best_digit(work if dark_ink else 1 - work, window, enlarged=scale if scale > 1 else 0.0)
     return [(ink, (int(np.floor(left / scale)), int(np.floor(top / scale)),
                    min(w, int(np.ceil(right / scale))), min(h, int(np.ceil(bottom / scale)))))

@@ -1,6 +1,6 @@
 """The files the scripts hand each other: their default names, what every model file must be
-(ten digit classes; a ModelFileError with a readable reason when it is not), and the one way
-each file is written.
+(its class names: the ten digits unless finetune.py taught it others; a ModelFileError with a
+readable reason when it is not), and the one way each file is written.
 
 No torch here, so the light paths (reading runs, ONNX inference) stay light.
 """
@@ -13,12 +13,31 @@ from pathlib import Path
 from typing import Callable
 
 DEFAULT_CHECKPOINT = "lenet5_model.pth"
-NUM_CLASSES = 10  # the digits 0-9: every model file, checkpoint or ONNX, gives ten probabilities
+DIGITS = tuple("0123456789")  # the classes of a model from train.py; finetune.py may teach others
+NUM_CLASSES = len(DIGITS)
 OVERVIEW_NAME = "overview.png"  # generate_test_digits.py's contact sheet in test_digits/, not a digit
 
 
 class ModelFileError(Exception):
     """A model file (checkpoint or ONNX) is missing, empty, unreadable or not a LeNet-5."""
+
+
+def class_names(value: object) -> tuple[str, ...]:
+    """A model's class names as its file stores them (a checkpoint's meta ``classes``, an
+    ONNX file's metadata): the ten digits where there are none; a ValueError that says why
+    where they are not two or more different, non-empty names."""
+    if value is None:
+        return DIGITS
+    if not isinstance(value, (list, tuple)) or not all(isinstance(name, str) and name for name in value):
+        raise ValueError(f"its class names are not a list of names ({value!r:.80})")
+    if len(value) < 2 or len(set(value)) != len(value):
+        raise ValueError(f"its class names {list(value)} are not two or more different names")
+    return tuple(value)
+
+
+def class_value(name: str) -> int | str:
+    """How a class is shown and compared: a digit as its number, any other class by name."""
+    return int(name) if name in DIGITS else name
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:

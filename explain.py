@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artifacts import DEFAULT_CHECKPOINT, NUM_CLASSES, atomic_write
+from artifacts import DEFAULT_CHECKPOINT, DIGITS, atomic_write, class_value
 from model import (
     CheckpointError,
     DataUnavailableError,
@@ -139,7 +139,7 @@ def read_as_inference_does(model: LeNet5, mean: float, std: float, digit: Digit)
 
 
 def explain_image(model: LeNet5, mean: float, std: float, source: str, preview: np.ndarray, digit: np.ndarray,
-                  path: Path, probabilities: np.ndarray | None = None) -> dict:
+                  path: Path, probabilities: np.ndarray | None = None, classes: tuple[str, ...] = DIGITS) -> dict:
     """One picture of how the network read one image; returns the figures drawn in it.
 
     ``probabilities`` are the ones the prediction goes by (``read_as_inference_does``), so
@@ -153,6 +153,7 @@ def explain_image(model: LeNet5, mean: float, std: float, source: str, preview: 
     first, second = (int(i) for i in np.argsort(-shown, kind="stable")[:2])
     maps1, maps2 = feature_maps(model, x)
     found = attributions(model, x, [first, second])
+    name, runner_up = classes[first], classes[second]
 
     fig = _figure(13, 5.4, layout=None)  # a fixed grid: laying out a hundred pictures costs seconds
     grid = fig.add_gridspec(2, 5, left=0.01, right=0.99, top=0.86, bottom=0.04, wspace=0.08, hspace=0.3)
@@ -172,21 +173,22 @@ def explain_image(model: LeNet5, mean: float, std: float, source: str, preview: 
     ax.imshow(mosaic(maps2[0], 4), cmap="magma")
     ax.set_title("conv2: 16 feature maps", fontsize=8, y=1.0)
     ax.axis("off")
-    _signed(fig.add_subplot(grid[0, 2]), found["ig"][0], f"Integrated Gradients for {first}\n(red: evidence for)")
-    _signed(fig.add_subplot(grid[1, 2]), found["ig"][1], f"Integrated Gradients for {second}\n(the runner-up)")
-    _signed(fig.add_subplot(grid[0, 3]), found["occlusion"], f"occlusion for {first}\n(4x4 patch blacked out)")
-    _signed(fig.add_subplot(grid[1, 3]), found["ig"][0] - found["ig"][1], f"why {first} and not {second}\n(difference)")
+    _signed(fig.add_subplot(grid[0, 2]), found["ig"][0], f"Integrated Gradients for {name}\n(red: evidence for)")
+    _signed(fig.add_subplot(grid[1, 2]), found["ig"][1], f"Integrated Gradients for {runner_up}\n(the runner-up)")
+    _signed(fig.add_subplot(grid[0, 3]), found["occlusion"], f"occlusion for {name}\n(4x4 patch blacked out)")
+    _signed(fig.add_subplot(grid[1, 3]), found["ig"][0] - found["ig"][1],
+            f"why {name} and not {runner_up}\n(difference)")
     ax = fig.add_subplot(grid[:, 4])
-    colours = ["tab:red" if d == first else "tab:orange" if d == second else "tab:gray" for d in range(NUM_CLASSES)]
-    ax.barh(range(NUM_CLASSES), shown, color=colours)
-    ax.set(yticks=range(NUM_CLASSES), xlim=(0, 1))
+    colours = ["tab:red" if d == first else "tab:orange" if d == second else "tab:gray" for d in range(len(classes))]
+    ax.barh(range(len(classes)), shown, color=colours)
+    ax.set(yticks=range(len(classes)), yticklabels=classes, xlim=(0, 1))
     ax.set_title("probabilities" + ("\n(mean over one-pixel nudges)" if averaged else ""), y=1.0)
     ax.invert_yaxis()
     note = "; unsure as framed, so read as inference.py does: the mean over the digit nudged a pixel each way" \
         if averaged else ""
-    fig.suptitle(f"predicted {first} ({shown[first]:.0%}), runner-up {second} ({shown[second]:.0%}){note}")
+    fig.suptitle(f"predicted {name} ({shown[first]:.0%}), runner-up {runner_up} ({shown[second]:.0%}){note}")
     _save(fig, path)
-    return {"prediction": first, "runner_up": second, "ig_delta": max(found["delta"]), "averaged": averaged}
+    return {"prediction": class_value(name), "runner_up": class_value(runner_up), "ig_delta": max(found["delta"]), "averaged": averaged}
 
 
 def draw_filters(model: LeNet5, path: Path) -> None:
@@ -209,9 +211,12 @@ def draw_filters(model: LeNet5, path: Path) -> None:
 
 
 def mnist_errors(model: LeNet5, mean: float, std: float, images: torch.Tensor, labels: torch.Tensor,
-                 path: Path, gallery: int = 12) -> dict:
-    """Per-class accuracy, the most confused pairs, the most confident mistakes with their
-    attributions, and a 2-D map (PCA) of the 84 penultimate features, mistakes marked."""
+                 path: Path, gallery: int = 12, classes: tuple[str, ...] = DIGITS) -> dict:
+    """Per-digit accuracy, the most confused pairs, the most confident mistakes with their
+    attributions, and a 2-D map (PCA) of the 84 penultimate features, mistakes marked. A
+    fine-tuned model's other classes (``classes``) count as mistakes where a digit reads so."""
+    count = len(classes)
+    labels = torch.tensor([classes.index(str(int(d))) for d in range(10)])[labels]  # digits as class indices
     x = to_model_input(images, mean, std)
     with torch.no_grad():
         probabilities = torch.cat([torch.softmax(model(x[i:i + 2000]), 1) for i in range(0, len(x), 2000)])
@@ -219,12 +224,14 @@ def mnist_errors(model: LeNet5, mean: float, std: float, images: torch.Tensor, l
     wrong = torch.nonzero(predictions != labels).flatten()
     confidence = probabilities[wrong, predictions[wrong]]
     worst = wrong[confidence.argsort(descending=True)][:gallery].tolist()
-    confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long)
+    confusion = torch.zeros(count, count, dtype=torch.long)
     confusion.index_put_((labels, predictions), torch.ones_like(labels), accumulate=True)
-    per_class = (confusion.diag().float() / confusion.sum(1).float()).tolist()
+    digit_rows = [classes.index(d) for d in DIGITS]
+    per_class = (confusion.diag().float() / confusion.sum(1).float().clamp(min=1))[digit_rows].tolist()
     off = confusion.clone()
     off.fill_diagonal_(0)
-    pairs = [(int(i // NUM_CLASSES), int(i % NUM_CLASSES), int(off.flatten()[i])) for i in off.flatten().argsort(descending=True)[:6]]
+    pairs = [(classes[int(i // count)], classes[int(i % count)], int(off.flatten()[i]))
+             for i in off.flatten().argsort(descending=True)[:6]]
     features = torch.cat([penultimate(model, x[i:i + 2000]) for i in range(0, len(x), 2000)])
     centred = features - features.mean(0)
     _, _, v = torch.linalg.svd(centred, full_matrices=False)
@@ -236,10 +243,10 @@ def mnist_errors(model: LeNet5, mean: float, std: float, images: torch.Tensor, l
     for column, index in enumerate(worst):
         found = attributions(model, x[index:index + 1], [int(predictions[index])])
         axes[0, column].imshow(images[index].numpy(), cmap="gray")
-        axes[0, column].set_title(f"true {int(labels[index])}, read {int(predictions[index])}\n"
+        axes[0, column].set_title(f"true {classes[int(labels[index])]}, read {classes[int(predictions[index])]}\n"
                                   f"{float(probabilities[index].max()):.0%}", fontsize=8, color="red")
         axes[0, column].axis("off")
-        _signed(axes[1, column], found["ig"][0], f"IG for {int(predictions[index])}")
+        _signed(axes[1, column], found["ig"][0], f"IG for {classes[int(predictions[index])]}")
     for ax in axes[:, len(worst):].ravel():
         ax.axis("off")
     top.suptitle(f"The {len(worst)} most confident of {len(wrong)} mistakes, with the evidence for the wrong digit")
@@ -249,8 +256,8 @@ def mnist_errors(model: LeNet5, mean: float, std: float, images: torch.Tensor, l
                    label="mistakes")
     ax_map.legend(*scatter.legend_elements(), loc="upper right", fontsize=7, ncol=2, title="digit")
     ax_map.set_title("the 84 features before the last layer, PCA to 2-D", fontsize=9)
-    ax_class.bar(range(NUM_CLASSES), [100 * a for a in per_class], color="tab:blue")
-    ax_class.set(xticks=range(NUM_CLASSES), ylim=(min(100 * min(per_class) - 0.5, 99), 100),
+    ax_class.bar(range(len(DIGITS)), [100 * a for a in per_class], color="tab:blue")
+    ax_class.set(xticks=range(len(DIGITS)), ylim=(min(100 * min(per_class) - 0.5, 99), 100),
                  title="accuracy per digit (%)")
     ax_pairs.barh(range(len(pairs)), [n for _, _, n in pairs], color="tab:red")
     ax_pairs.set(yticks=range(len(pairs)), yticklabels=[f"{t} read as {p}" for t, p, _ in pairs],
@@ -301,13 +308,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.filters:
         draw_filters(model, args.output / "filters.png")
         print(f"Filters: {args.output / 'filters.png'}")
+    if args.mnist_test and not set(DIGITS) <= set(checkpoint.classes):
+        print(f"error: --mnist-test needs a model that reads the ten digits; {args.model} reads "
+              f"{', '.join(checkpoint.classes)}", file=sys.stderr)
+        return 2
     if args.mnist_test:
         try:
             images, labels = load_mnist(args.data_dir, train=False)
         except DataUnavailableError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        summary = mnist_errors(model, checkpoint.mean, checkpoint.std, images, labels, args.output / "mnist_errors.png")
+        summary = mnist_errors(model, checkpoint.mean, checkpoint.std, images, labels, args.output / "mnist_errors.png",
+                               classes=checkpoint.classes)
         pairs = ", ".join(f"{t} as {p} ({n})" for t, p, n in summary["pairs"][:3])
         print(f"MNIST test: {summary['accuracy']:.2%}, {summary['mistakes']} mistakes; most confused: {pairs}. "
               f"Picture: {args.output / 'mnist_errors.png'}")
@@ -317,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
         problems += len(missing)
         for file in files:
-            digit, _, error = examine(file, preview=True)
+            digit, _, error = examine(file, preview=True, whole=checkpoint.whole_image)
             if digit is None:
                 print(f"{file}: {error}", file=sys.stderr)
                 problems += 1
@@ -325,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             digit, read = read_as_inference_does(model, checkpoint.mean, checkpoint.std, digit)
             out = args.output / f"{file.stem}_explained.png"
             found = explain_image(model, checkpoint.mean, checkpoint.std, str(file), digit.preview, digit.image, out,
-                                  read)
+                                  read, checkpoint.classes)
             print(f"{file}: predicted {found['prediction']}, runner-up {found['runner_up']} -> {out}")
     return 1 if problems else 0
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from artifacts import DEFAULT_CHECKPOINT, atomic_write
+from artifacts import DEFAULT_CHECKPOINT, DIGITS, atomic_write
 from model import (
     CheckpointError,
     DataUnavailableError,
@@ -133,10 +133,20 @@ def torch_probabilities(model: nn.Module, mean: float, std: float, images: torch
 def check_parity(onnx_path: Path, images: torch.Tensor, labels: torch.Tensor, reference: np.ndarray) -> dict[str, float]:
     """The ONNX file against PyTorch's ``reference`` probabilities on the same digits: the
     largest difference, the predictions that differ, and the file's accuracy."""
-    got = OnnxClassifier(onnx_path).probabilities(images.numpy())
+    classifier = OnnxClassifier(onnx_path)
+    got = classifier.probabilities(images.numpy())
     return {"max_difference": float(np.abs(got - reference).max()),
             "differing_predictions": int((got.argmax(1) != reference.argmax(1)).sum()),
-            "accuracy": float((got.argmax(1) == labels.numpy()).mean())}
+            "accuracy": digit_accuracy(got, labels, classifier.classes)}
+
+
+def digit_accuracy(probabilities: np.ndarray, labels: torch.Tensor, classes: tuple[str, ...]) -> float | None:
+    """The share of MNIST digits read as their own class; None for a model that lacks some
+    of the ten digits among its classes (finetune.py's letters, say)."""
+    if not set(DIGITS) <= set(classes):
+        return None
+    names = np.asarray(classes)[probabilities.argmax(1)]
+    return float((names == labels.numpy().astype(str)).mean())
 
 
 # --------------------------------------------------------------------------- pruning
@@ -264,15 +274,19 @@ def main(argv: list[str] | None = None) -> int:
 def export_command(args, model, checkpoint, test_images, test_labels) -> int:
     metadata = {"producer": "LeNet-5 toolkit export.py", "source": str(args.model),
                 "input": "uint8 (N, 28, 28) MNIST-like digits, white on black (preprocess.mnist_like)",
-                "output": "float32 (N, 10) probabilities of the digits 0-9",
+                "output": f"float32 (N, {len(checkpoint.classes)}) probabilities of the classes "
+                          f"{', '.join(checkpoint.classes)}",
+                "classes": json.dumps(list(checkpoint.classes)),
+                "whole_image": "true" if checkpoint.whole_image else "false",
                 "mean": repr(checkpoint.mean), "std": repr(checkpoint.std),
                 "architecture": json.dumps(model.options), "parameters": str(count_parameters(model))}
     export_onnx(model, checkpoint.mean, checkpoint.std, args.output, metadata)
     reference = torch_probabilities(model, checkpoint.mean, checkpoint.std, test_images)
     parity = check_parity(args.output, test_images, test_labels, reference)
+    accuracy = "" if parity["accuracy"] is None else f"; accuracy {parity['accuracy']:.2%}"
     print(f"Wrote {args.output} ({args.output.stat().st_size / 1024:.0f} KiB): on the {len(test_labels):,} MNIST "
           f"test images its largest difference from PyTorch in any probability is {parity['max_difference']:.1e}, "
-          f"{parity['differing_predictions']} predictions differ; accuracy {parity['accuracy']:.2%}")
+          f"{parity['differing_predictions']} predictions differ{accuracy}")
     if parity["max_difference"] > PARITY_TOLERANCE or parity["differing_predictions"]:
         args.output.unlink()
         print(f"error: the ONNX file does not match PyTorch within {PARITY_TOLERANCE:g}; it was removed",
@@ -285,14 +299,19 @@ def export_command(args, model, checkpoint, test_images, test_labels) -> int:
     quantize_int8(args.output, target, calibration_sample(images, args.seed), args.int8_format, args.int8_layers)
     quantized = check_parity(target, test_images, test_labels, reference)
     ratio = args.output.stat().st_size / target.stat().st_size
+    accuracy = "" if parity["accuracy"] is None else \
+        f"accuracy {quantized['accuracy']:.2%} ({100 * (quantized['accuracy'] - parity['accuracy']):+.2f} points), "
     print(f"Wrote {target} ({target.stat().st_size / 1024:.0f} KiB, {ratio:.1f}x smaller), int8 calibrated on "
-          f"{CALIBRATION_IMAGES:,} training images: accuracy {quantized['accuracy']:.2%} "
-          f"({100 * (quantized['accuracy'] - parity['accuracy']):+.2f} points), "
+          f"{CALIBRATION_IMAGES:,} training images: {accuracy}"
           f"{quantized['differing_predictions']} predictions differ from fp32")
     return 0
 
 
 def prune_command(args, model, checkpoint, test_images, test_labels) -> int:
+    if checkpoint.classes != DIGITS:
+        print(f"error: --prune fine-tunes on MNIST's digits, and {args.model} reads the classes "
+              f"{', '.join(checkpoint.classes)}; prune the model it was fine-tuned from instead", file=sys.stderr)
+        return 2
     print(f"Pruning {args.prune:.0%} of the weights of {args.model} by magnitude, then {args.fine_tune_epochs} "
           "epoch(s) of fine-tuning")
     model, pruned = prune_and_fine_tune(model, checkpoint, args.prune, args.fine_tune_epochs, args.data_dir, args.seed)

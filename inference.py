@@ -29,10 +29,11 @@ import numpy as np
 
 from artifacts import (
     DEFAULT_CHECKPOINT,
-    NUM_CLASSES,
+    DIGITS,
     OVERVIEW_NAME,
     ModelFileError,
     atomic_write,
+    class_value,
 )
 from preprocess import (
     HEIF_SUFFIXES,
@@ -44,6 +45,7 @@ from preprocess import (
     forked_pool,
     mnist_like,
     nudged,
+    whole_digit,
 )
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ SURE = 0.8  # a digit the network reads at least this surely as framed is not re
 
 
 def placed_probabilities(probabilities: Callable[[np.ndarray], np.ndarray], digits: np.ndarray) -> np.ndarray:
-    """Class probabilities (N, 10) for MNIST-like digits as a reader goes by them: the
+    """Class probabilities (N, classes) for MNIST-like digits as a reader goes by them: the
     network's (``probabilities``) for each digit as framed, and where it is unsure of one
     (under SURE), the mean of that and of the digit nudged a pixel each way. Framing by the
     centre of mass rounds to a whole pixel, and an unsure reading can turn on that pixel; a
@@ -87,36 +89,42 @@ def surest_reading(probabilities: np.ndarray, margin: float = READING_MARGIN) ->
     return best if confidence[best] >= confidence[0] + margin else 0
 
 
-def label_from_path(path: Path) -> int | None:
-    """The true digit, from a ``digit_<d>...`` file name or a parent folder named 0-9."""
+def label_from_path(path: Path, classes: Sequence[str] = DIGITS) -> int | str | None:
+    """The true class, from a ``digit_<d>...`` file name or a parent folder named after one of
+    ``classes`` (0-9, or those a fine-tuned model reads: ``none/``, ``A/``)."""
     match = re.match(r"digit_([0-9])(?![0-9])", Path(path).name)
-    if match:
+    if match and match.group(1) in classes:
         return int(match.group(1))
     parent = Path(path).parent.name
-    return int(parent) if re.fullmatch(r"[0-9]", parent) else None
+    return class_value(parent) if parent in classes else None
 
 
 @dataclass
 class Prediction:
+    """One image's reading. ``prediction`` and ``label`` are classes as ``class_value`` gives
+    them: a digit as its number, a class a fine-tuned model was taught by its name ("none");
+    ``probabilities`` are in the order of ``classes``."""
+
     source: str
-    label: int | None = None
-    prediction: int | None = None
+    label: int | str | None = None
+    prediction: int | str | None = None
     confidence: float | None = None
     probabilities: list[float] | None = None
     error: str | None = None
     image: np.ndarray | None = None  # the 28x28 digit the model saw
     box: tuple[int, int, int, int] | None = None  # where it was found: left, top, right, bottom, in pixels
     preview: np.ndarray | None = None  # a small RGB picture of the input with that box drawn (for --report)
+    classes: tuple[str, ...] = DIGITS
 
     @property
     def correct(self) -> bool | None:
         return None if self.label is None else self.prediction == self.label
 
-    def top_k(self, k: int) -> list[tuple[int, float]]:
+    def top_k(self, k: int) -> list[tuple[int | str, float]]:
         if self.probabilities is None:
             return []
-        order = sorted(range(NUM_CLASSES), key=lambda d: -self.probabilities[d])
-        return [(d, self.probabilities[d]) for d in order[:k]]
+        order = sorted(range(len(self.probabilities)), key=lambda i: -self.probabilities[i])
+        return [(class_value(self.classes[i]), self.probabilities[i]) for i in order[:k]]
 
     def to_json(self) -> dict:
         result = {"path": self.source, "label": self.label, "prediction": self.prediction,
@@ -136,12 +144,17 @@ class Predictor:
 
     With an .onnx file (from export.py) it runs on ONNX Runtime and never imports torch.
     ``reading_margin`` is how much surer than an image's first reading another must be to be
-    taken (``surest_reading``); 1 always goes by the first.
+    taken (``surest_reading``); 1 always goes by the first. A model fine-tuned on other
+    classes (finetune.py) names them in ``classes``; one fine-tuned on tight crops read whole
+    (``whole_image``) reads every input whole, as it learned to.
     """
 
     def __init__(self, classifier: TorchClassifier | OnnxClassifier, reading_margin: float = READING_MARGIN) -> None:
         self.classifier = classifier
         self.reading_margin = reading_margin
+        # any object with probabilities(digits) will do; without class names it reads the digits
+        self.classes: tuple[str, ...] = getattr(classifier, "classes", DIGITS)
+        self.whole_image: bool = getattr(classifier, "whole_image", False)
 
     @classmethod
     def from_file(cls, path: Path | str = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu") -> Predictor:
@@ -159,11 +172,11 @@ class Predictor:
         return cls(TorchClassifier(path, device))
 
     def probabilities(self, digits: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Class probabilities (N, 10) for uint8 MNIST-like digits (N, 28, 28), in batches."""
+        """Class probabilities (N, classes) for uint8 MNIST-like digits (N, 28, 28), in batches."""
         return self.classifier.probabilities(digits, batch_size)
 
     def read(self, digits: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, 10) for MNIST-like digits as ``predict`` goes by them
+        """Class probabilities (N, classes) for MNIST-like digits as ``predict`` goes by them
         (``placed_probabilities``)."""
         return placed_probabilities(self.probabilities, digits)
 
@@ -177,10 +190,10 @@ class Predictor:
         earlier; by default the digits are found here."""
         inputs = list(inputs)
         if examined is None:
-            with examining(inputs, previews, workers) as found:
+            with examining(inputs, previews, workers, self.whole_image) as found:
                 return self.predict(inputs, labels, batch_size, previews, workers, found)
         labels = list(labels) if labels is not None else [None] * len(inputs)
-        prepared = map(self._prepare, inputs, labels, examined)
+        prepared = map(self._prepare, inputs, labels, examined, itertools.repeat(self.classes))
         results: list[Prediction] = []
         for _ in range(0, len(inputs), batch_size):
             batch = list(itertools.islice(prepared, batch_size))
@@ -197,30 +210,32 @@ class Predictor:
                     if chosen.preview is not None:
                         result.preview = chosen.preview
                     result.probabilities = [round(float(v), 6) for v in p]
-                    result.prediction = int(p.argmax())
+                    result.prediction = class_value(self.classes[int(p.argmax())])
                     result.confidence = round(float(p.max()), 6)
             results.extend(result for result, _ in batch)
         return results
 
     @staticmethod
-    def _prepare(item: ImageInput, label: int | None, found: Examined) -> tuple[Prediction, Digit | None]:
+    def _prepare(item: ImageInput, label: int | str | None, found: Examined,
+                 classes: tuple[str, ...]) -> tuple[Prediction, Digit | None]:
         is_path = isinstance(item, (str, Path))
         source = str(item) if is_path else f"<{type(item).__name__}>"
         if label is None and is_path:
-            label = label_from_path(Path(item))
+            label = label_from_path(Path(item), classes)
         digit, preview, error = found
         if digit is None:
-            return Prediction(source, label, error=error, preview=preview), None
-        return Prediction(source, label, preview=preview), digit
+            return Prediction(source, label, error=error, preview=preview, classes=classes), None
+        return Prediction(source, label, preview=preview, classes=classes), digit
 
 
 @contextlib.contextmanager
-def examining(inputs: list[ImageInput], previews: bool = False, workers: int | None = None) -> Iterator[Iterator[Examined]]:
-    """The digits of ``inputs``, found in order. Finding them is the slow part, a few
-    milliseconds an image, so from 64 images on it runs in ``workers`` forked processes
-    (default: one per CPU core, where processes can fork), and starts at once: the caller
-    can load its model meanwhile."""
-    jobs = [(item, previews) for item in inputs]
+def examining(inputs: list[ImageInput], previews: bool = False, workers: int | None = None,
+              whole: bool = False) -> Iterator[Iterator[Examined]]:
+    """The digits of ``inputs``, found in order (each input taken whole, with ``whole``).
+    Finding them is the slow part, a few milliseconds an image, so from 64 images on it runs
+    in ``workers`` forked processes (default: one per CPU core, where processes can fork),
+    and starts at once: the caller can load its model meanwhile."""
+    jobs = [(item, previews, whole) for item in inputs]
     workers = min(workers if workers is not None else (os.cpu_count() or 1), len(jobs) // 32)  # 32 a chunk
     with forked_pool(workers) or contextlib.nullcontext() as pool:
         yield pool.imap(examine_job, jobs, chunksize=32) if pool else map(examine_job, jobs)
@@ -253,7 +268,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="image files or folders (recursive); default: the digit_*.png files in test_digits/")
     parser.add_argument("--model", type=Path, default=Path(DEFAULT_CHECKPOINT),
                         help=f"checkpoint to use (default: {DEFAULT_CHECKPOINT})")
-    parser.add_argument("--top-k", type=int, default=1, metavar="K", help="also show the next K-1 likeliest digits")
+    parser.add_argument("--top-k", type=int, default=1, metavar="K", help="also show the next K-1 likeliest classes")
     parser.add_argument("--json", action="store_true", help="print one JSON document and nothing else")
     parser.add_argument("--report", type=Path, metavar="PNG",
                         help="write a picture of the preprocessed images, the predictions and a confusion matrix")
@@ -264,8 +279,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="where to run the model; auto picks CUDA, then MPS, then CPU (default: cpu, "
                              "fastest for a few images)")
     args = parser.parse_args(argv)
-    if not 1 <= args.top_k <= NUM_CLASSES:
-        parser.error(f"--top-k must be between 1 and {NUM_CLASSES}, got {args.top_k}")
+    if args.top_k < 1:
+        parser.error(f"--top-k must be 1 or more, got {args.top_k}")
     if args.mnist_test and args.paths:
         parser.error("--mnist-test takes no image paths")
     return args
@@ -311,16 +326,19 @@ def main(argv: list[str] | None = None) -> int:
         predictor = load_predictor(args)
         if predictor is None:
             return 2
+        if predictor.whole_image:  # a model that reads its inputs whole: what was found is not what it reads
+            found = None
         results = predictor.predict(images, previews=previews, examined=found)
     summary = summarise(results)
     if args.json:
-        json.dump({"results": [r.to_json() for r in results], "summary": summary}, sys.stdout)
+        json.dump({"classes": [class_value(c) for c in predictor.classes],
+                   "results": [r.to_json() for r in results], "summary": summary}, sys.stdout)
         sys.stdout.write("\n")
     else:
         print_results(results, summary, args.top_k)
     if args.report:
         try:
-            write_report(results, args.report)
+            write_report(results, args.report, predictor.classes)
         except OSError as exc:
             print(f"error: cannot write {args.report}: {exc.strerror or exc}", file=sys.stderr)
             return 1
@@ -366,13 +384,18 @@ def print_results(results: list[Prediction], summary: dict, top_k: int) -> None:
         print(f"{summary['errors']} image(s) could not be classified (see above)")
 
 
-def confusion_matrix(labels: Sequence[int], predictions: Sequence[int]) -> np.ndarray:
-    matrix = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)), 1)
+def confusion_matrix(labels: Sequence[int | str], predictions: Sequence[int | str],
+                     classes: Sequence[str] = DIGITS) -> np.ndarray:
+    """Counts of (true class, predicted class), rows and columns in the order of ``classes``."""
+    index = {name: i for i, name in enumerate(classes)}
+    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    rows = np.asarray([index[str(v)] for v in labels], dtype=np.int64)
+    columns = np.asarray([index[str(v)] for v in predictions], dtype=np.int64)
+    np.add.at(matrix, (rows, columns), 1)
     return matrix
 
 
-def write_report(results: list[Prediction], path: Path, max_images: int = 300) -> None:
+def write_report(results: list[Prediction], path: Path, classes: Sequence[str] = DIGITS, max_images: int = 300) -> None:
     """Grid of the inputs, each with the box that was read, beside the digits as the model
     saw them (wrong ones in red) and, where labels are known, the confusion matrix. Wrong
     answers are always shown; the rest fill up to max_images."""
@@ -410,7 +433,8 @@ def write_report(results: list[Prediction], path: Path, max_images: int = 300) -
     grid.suptitle(title)
     if scored:
         ax = matrix_area.subplots()
-        _draw_confusion(ax, confusion_matrix([r.label for r in scored], [r.prediction for r in scored]))
+        _draw_confusion(ax, confusion_matrix([r.label for r in scored], [r.prediction for r in scored], classes),
+                        classes)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
@@ -429,48 +453,61 @@ def _report_tile(result: Prediction, side: int = 96) -> np.ndarray:
     return tile
 
 
-def _draw_confusion(ax, matrix: np.ndarray) -> None:
+def _draw_confusion(ax, matrix: np.ndarray, classes: Sequence[str] = DIGITS) -> None:
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
         if count:
             ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
                     color="white" if count > matrix.max() / 2 else ("red" if i != j else "black"))
-    ax.set(xticks=range(NUM_CLASSES), yticks=range(NUM_CLASSES), xlabel="predicted", ylabel="true",
+    ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true",
            title="Confusion matrix")
+    ax.set_xticklabels(classes)
+    ax.set_yticklabels(classes)
 
 
 def mnist_test(predictor: Predictor, args: argparse.Namespace) -> int:
-    """Accuracy on MNIST's test set, as stored and as it comes out of ``mnist_like``: the
-    second figure shows what the preprocessing costs on digits that need none. MNIST's
-    loader is model.py's, so this one path imports torch whatever the model file."""
+    """Accuracy on MNIST's test set, as stored and as it comes out of the preprocessing
+    (``mnist_like``, or ``whole_digit`` for a model that reads its inputs whole): the second
+    figure shows what the preprocessing costs on digits that need none. MNIST's loader is
+    model.py's, so this one path imports torch whatever the model file."""
     from model import DataUnavailableError, default_data_dir, load_mnist
 
+    classes = predictor.classes
+    if not set(DIGITS) <= set(classes):
+        print(f"error: --mnist-test needs a model that reads the ten digits; {args.model} reads "
+              f"{', '.join(classes)}", file=sys.stderr)
+        return 2
     try:
         images, labels = load_mnist(args.data_dir or default_data_dir(), train=False)
     except DataUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     images, labels = images.numpy(), labels.numpy()
-    predictions = predictor.probabilities(images).argmax(1)
-    through_predictions = predictor.read(np.stack([mnist_like(img) for img in images])).argmax(1)
-    accuracy = float((predictions == labels).mean())
-    through_accuracy = float((through_predictions == labels).mean())
-    matrix = confusion_matrix(labels.tolist(), predictions.tolist())
-    per_class = {d: float(matrix[d, d] / matrix[d].sum()) for d in range(NUM_CLASSES)}
+    prepare = (lambda img: whole_digit(img).image) if predictor.whole_image else mnist_like
+    names = np.asarray(classes)
+    predictions = names[predictor.probabilities(images).argmax(1)]
+    through_predictions = names[predictor.read(np.stack([prepare(img) for img in images])).argmax(1)]
+    truth = labels.astype(str)
+    accuracy = float((predictions == truth).mean())
+    through_accuracy = float((through_predictions == truth).mean())
+    matrix = confusion_matrix(truth.tolist(), predictions.tolist(), classes)
+    per_class = {int(d): float(matrix[classes.index(d), classes.index(d)] / matrix[classes.index(d)].sum())
+                 for d in DIGITS}
     if args.json:
         json.dump({"accuracy": accuracy, "accuracy_through_preprocessing": through_accuracy, "total": len(labels),
-                   "per_class": per_class, "confusion_matrix": matrix.tolist()}, sys.stdout)
+                   "per_class": per_class, "classes": [class_value(c) for c in classes],
+                   "confusion_matrix": matrix.tolist()}, sys.stdout)
         sys.stdout.write("\n")
         return 0
     print(f"MNIST test accuracy: {accuracy:.2%} ({int(matrix.trace())}/{len(labels)})")
-    print(f"Through the image preprocessing (mnist_like): {through_accuracy:.2%}")
+    print(f"Through the image preprocessing ({'whole_digit' if predictor.whole_image else 'mnist_like'}): "
+          f"{through_accuracy:.2%}")
     print("Per class: " + ", ".join(f"{d}: {p:.2%}" for d, p in per_class.items()))
     print("Confusion matrix (rows: true digit, columns: predicted):")
-    print("      " + "".join(f"{d:>6}" for d in range(NUM_CLASSES)))
-    for d in range(NUM_CLASSES):
-        print(f"{d:>6}" + "".join(f"{n:>6}" for n in matrix[d]))
+    print("      " + "".join(f"{c:>6}" for c in classes))
+    for d in DIGITS:
+        print(f"{d:>6}" + "".join(f"{n:>6}" for n in matrix[classes.index(d)]))
     return 0
-
 
 if __name__ == "__main__":
     try:

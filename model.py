@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from artifacts import NUM_CLASSES, ModelFileError, atomic_write
+from artifacts import NUM_CLASSES, ModelFileError, atomic_write, class_names
 
 INPUT_SIZE = 32  # LeNet-5 reads 32x32; MNIST digits are 28x28 and get a 2-pixel zero border
 MNIST_SIZE = 28
@@ -266,6 +266,16 @@ class Checkpoint:
     def std(self) -> float:
         return float(self.meta.get("std", MNIST_STD))
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """What each output means: the digits 0-9, or the classes finetune.py taught it."""
+        return class_names(self.meta.get("classes"))
+
+    @property
+    def whole_image(self) -> bool:
+        """Read each image whole, as the digit (finetune.py --whole-image), not searched for it."""
+        return bool(self.meta.get("whole_image", False))
+
 
 def save_checkpoint(
     path: Path,
@@ -323,12 +333,13 @@ def load_checkpoint(path: Path) -> Checkpoint:
 
 def build_model(meta: Mapping[str, Any]) -> LeNet5:
     """The network a checkpoint's meta describes; meta from before the options existed (or
-    none, for a bare state_dict) means the default network, which is what those files hold."""
+    none, for a bare state_dict) means the default network, which is what those files hold.
+    A network finetune.py taught other classes has an output for each of its ``classes``."""
     options = meta.get("architecture") or {}
     if not isinstance(options, dict):
         raise ValueError(f"its architecture is {type(options).__name__}, not a set of options")
     try:
-        return LeNet5(**options)
+        return LeNet5(**options, num_classes=len(class_names(meta.get("classes"))))
     except TypeError as exc:  # an option this version does not have
         raise ValueError(f"its architecture does not fit this LeNet5 ({exc})") from None
 
@@ -365,6 +376,7 @@ class TorchClassifier:
     def __init__(self, path: Path, device: torch.device | str = "cpu") -> None:
         self.device = pick_device(device) if isinstance(device, str) else torch.device(device)
         model, checkpoint = load_model(path, self.device)
+        self.classes, self.whole_image = checkpoint.classes, checkpoint.whole_image
         self.network = DigitsToProbabilities(model.to(memory_format=torch.channels_last), checkpoint.mean,
                                              checkpoint.std).eval()
 
@@ -373,4 +385,4 @@ class TorchClassifier:
         digits = torch.as_tensor(np.asarray(digits, dtype=np.uint8))
         out = [self.network(digits[start:start + batch_size].to(self.device)).float().cpu().numpy()
                for start in range(0, len(digits), batch_size)]
-        return np.concatenate(out) if out else np.empty((0, NUM_CLASSES), np.float32)
+        return np.concatenate(out) if out else np.empty((0, len(self.classes)), np.float32)

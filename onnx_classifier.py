@@ -1,18 +1,20 @@
 """LeNet-5 as an ONNX file: what export.py writes, and ONNX Runtime reading it back, without torch.
 
 The graph takes what ``preprocess.mnist_like`` makes, uint8 digits (N, 28, 28) white on black,
-and gives probabilities (N, 10): the 2-pixel border, the scaling to 0-1, the normalisation with
+and gives probabilities (N, classes): the 2-pixel border, the scaling to 0-1, the normalisation with
 the training set's mean and std, and the softmax are all inside it. A consumer in any language
-needs the file and nothing else; the mean and std are also in its metadata, for reading.
+needs the file and nothing else; the mean and std are also in its metadata, for reading, and
+so are the class names (JSON) of a model that finetune.py taught other classes than 0-9.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
-from artifacts import NUM_CLASSES, ModelFileError
+from artifacts import DIGITS, ModelFileError, class_names
 
 INPUT_NAME = "digits"
 OUTPUT_NAME = "probabilities"
@@ -44,15 +46,23 @@ class OnnxClassifier:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         fits = (len(inputs) == 1 and inputs[0].name == INPUT_NAME and inputs[0].type == "tensor(uint8)"
                 and list(inputs[0].shape[1:]) == [MNIST_SIZE, MNIST_SIZE]
-                and len(outputs) == 1 and outputs[0].name == OUTPUT_NAME and outputs[0].shape[-1] == NUM_CLASSES)
+                and len(outputs) == 1 and outputs[0].name == OUTPUT_NAME)
         if not fits:
             found = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
             raise OnnxModelError(f"{path} is an ONNX model, but not a LeNet-5 digit model from export.py "
                                  f"(it takes {found or 'nothing'})")
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        try:
+            self.classes = class_names(json.loads(self.metadata["classes"])) if "classes" in self.metadata else DIGITS
+        except ValueError as exc:  # json's errors are ValueErrors too
+            raise OnnxModelError(f"{path} is not a LeNet-5 model from export.py: {exc}") from None
+        if outputs[0].shape[-1] != len(self.classes):
+            raise OnnxModelError(f"{path} gives {outputs[0].shape[-1]} probabilities for its {len(self.classes)} "
+                                 "classes; export it again with: python export.py")
+        self.whole_image = self.metadata.get("whole_image") == "true"
 
     def probabilities(self, digits: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         digits = np.ascontiguousarray(digits, dtype=np.uint8).reshape(-1, MNIST_SIZE, MNIST_SIZE)
         out = [self.session.run([OUTPUT_NAME], {INPUT_NAME: digits[start:start + batch_size]})[0]
                for start in range(0, len(digits), batch_size)]
-        return np.concatenate(out) if out else np.empty((0, NUM_CLASSES), np.float32)
+        return np.concatenate(out) if out else np.empty((0, len(self.classes)), np.float32)

@@ -31,7 +31,8 @@ def test_default_mode_reads_test_digits(tiny_model, digits_dir, monkeypatch, cap
 def test_json_schema(tiny_model, digits_dir, capsys):
     code, doc = run_json(capsys, "--model", str(tiny_model), str(digits_dir))
     assert code == 0
-    assert set(doc) == {"results", "summary"}
+    assert set(doc) == {"classes", "results", "summary"}
+    assert doc["classes"] == list(range(10))  # what each probability is for
     assert len(doc["results"]) == 10  # the overview sheet and labels.csv are not digits
     for result, digit in zip(doc["results"], range(10)):
         assert set(result) == {"path", "label", "prediction", "confidence", "probabilities", "box"}

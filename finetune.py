@@ -82,6 +82,10 @@ def class_folders(folder: Path) -> tuple[tuple[str, ...], list[list[Path]]]:
         found = f" ({', '.join(names)})" if names else ""
         raise FolderError(f"{folder} holds {len(names)} class folder(s){found}; fine-tuning needs two or more, "
                           f"one subfolder of images per class ({folder}/0/, {folder}/1/, ... or {folder}/none/)")
+    loose = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if loose:
+        print(f"warning: {len(loose)} image(s) directly in {folder} belong to no class folder and are left out",
+              file=sys.stderr)
     files = []
     for name in names:
         found = sorted(p for p in (folder / name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -100,14 +104,15 @@ def read_folder(folder: Path, whole_image: bool, workers: int) -> Dataset:
     labels = np.concatenate([np.full(len(paths), i) for i, paths in enumerate(files)])
     found = map_in_processes(examine_job, jobs, workers, chunksize=16)
     kept = [i for i, (digit, _, _) in enumerate(found) if digit is not None]
-    skipped = [f"{jobs[i][0]}: {error}" for i, (_, _, error) in enumerate(found) if error is not None]
-    labels = labels[kept]
-    for i, name in enumerate(classes):
-        if not (labels == i).any():
+    problems = {i: f"{jobs[i][0]}: {error}" for i, (_, _, error) in enumerate(found) if error is not None}
+    for c, name in enumerate(classes):
+        if not (labels[kept] == c).any():
+            first = next(problem for i, problem in problems.items() if labels[i] == c)
             hint = "" if whole_image else "; for tight crops that are the digit (or hold none), use --whole-image"
-            raise FolderError(f"no image of class {name} could be read as a digit ({skipped[0]}){hint}")
+            raise FolderError(f"no image of class {name} could be read as a digit ({first}){hint}")
     readings = [np.stack([r.image for r in found[i][0].readings]) for i in kept]
-    return Dataset(classes, np.stack([r[0] for r in readings]), labels.astype(np.int64), readings, skipped)
+    return Dataset(classes, np.stack([r[0] for r in readings]), labels[kept].astype(np.int64), readings,
+                   list(problems.values()))
 
 
 def every_reading(data: Dataset, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -271,14 +276,18 @@ def per_class(predictions: np.ndarray, labels: np.ndarray, count: int) -> list[f
     return [float((predictions[labels == c] == c).mean()) if (labels == c).any() else None for c in range(count)]
 
 
-def base_predictions(checkpoint: Checkpoint, readings: list[np.ndarray], classes: tuple[str, ...]) -> np.ndarray:
-    """What the model fine-tuning starts from reads, as inference.py reads, as indices into
-    ``classes`` (-1 for a class of its own that the new model does not have)."""
-    model = build_model(checkpoint.meta)
-    model.load_state_dict(checkpoint.model_state)
-    read = read_as_inference_does(model, readings, checkpoint.mean, checkpoint.std)
+def in_classes(read: np.ndarray, checkpoint: Checkpoint, classes: tuple[str, ...]) -> np.ndarray:
+    """What the model fine-tuning starts from read (indices into its own classes) as indices
+    into ``classes``: -1 for a class of its own that the new model does not have."""
     mapping = np.array([classes.index(name) if name in classes else -1 for name in checkpoint.classes])
     return mapping[read]
+
+
+def base_predictions(checkpoint: Checkpoint, readings: list[np.ndarray], classes: tuple[str, ...]) -> np.ndarray:
+    """What the model fine-tuning starts from reads, as inference.py reads, as indices into
+    ``classes``."""
+    model = adapt_model(checkpoint, checkpoint.classes)
+    return in_classes(read_as_inference_does(model, readings, checkpoint.mean, checkpoint.std), checkpoint, classes)
 
 
 def print_table(classes: tuple[str, ...], labels: np.ndarray, before: np.ndarray, after: np.ndarray) -> None:
@@ -420,10 +429,8 @@ def run(args: argparse.Namespace, stop: StopFlag) -> int:
     meta = {"architecture": model.options, "mean": checkpoint.mean, "std": checkpoint.std,
             "classes": list(data.classes), "whole_image": args.whole_image, "fine_tuned": record}
     if mnist_test is not None and set(DIGITS) <= set(data.classes):
-        base = adapt_model(checkpoint, checkpoint.classes)
-        read = predict(base, mnist_test[0], checkpoint.mean, checkpoint.std).numpy()
-        mapping = np.array([data.classes.index(name) if name in data.classes else -1 for name in checkpoint.classes])
-        before = float((mapping[read] == mnist_test[1].numpy()).mean())
+        read = predict(adapt_model(checkpoint, checkpoint.classes), mnist_test[0], checkpoint.mean, checkpoint.std)
+        before = float((in_classes(read.numpy(), checkpoint, data.classes) == mnist_test[1].numpy()).mean())
         after = float((predict(model, mnist_test[0], checkpoint.mean, checkpoint.std) == mnist_test[1]).float().mean())
         print(f"MNIST test digits: {before:.2%} before, {after:.2%} after")
         meta["test_accuracy"] = after

@@ -180,13 +180,22 @@ def test_bad_input_gets_one_line_each(letters, tiny_model, tiny_mnist, tmp_path,
     folder = tmp_path / "mixed"
     write_folder(folder, {"A": letter_images("A", 6, 0), "H": letter_images("H", 3, 1)})
     (folder / "A" / "broken.png").write_bytes(b"not a png")
+    letter_images("H", 1, 5)[0].save(folder / "loose.png")  # in no class folder
     out = tmp_path / "mixed.pth"
     assert finetune.main([str(folder), "--model", str(tiny_model), "--output", str(out), "--epochs", "1",
                           "--data-dir", str(tiny_mnist)]) == 0
     err = capsys.readouterr().err
     assert "skipped " in err and "broken.png" in err
     assert "warning: class H has only 3 image(s)" in err
+    assert f"1 image(s) directly in {folder} belong to no class folder" in err
     assert load_checkpoint(out).meta["fine_tuned"]["images"] == 9
+    blank = tmp_path / "blank"
+    write_folder(blank, {"A": letter_images("A", 3, 0), "none": [Image.new("L", (30, 30), 255)] * 3})
+    assert finetune.main([str(blank), "--model", str(tiny_model), "--data-dir", str(tiny_mnist)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: no image of class none could be read as a digit") and "none_0.png" in err
+    assert err.rstrip().endswith("use --whole-image")
     not_a_model = tmp_path / "notes.pth"
     not_a_model.write_text("hello")
     assert finetune.main([str(letters), "--model", str(not_a_model)]) == 2

@@ -35,6 +35,11 @@ def class_names(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
+def reads_the_digits(classes: tuple[str, ...]) -> bool:
+    """Whether a model with these classes can be scored on MNIST: all ten digits are among them."""
+    return set(DIGITS) <= set(classes)
+
+
 def class_value(name: str) -> int | str:
     """How a class is shown and compared: a digit as its number, any other class by name."""
     return int(name) if name in DIGITS else name

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artifacts import DEFAULT_CHECKPOINT, DIGITS, atomic_write, class_value
+from artifacts import DEFAULT_CHECKPOINT, DIGITS, atomic_write, class_value, reads_the_digits
 from model import (
     CheckpointError,
     DataUnavailableError,
@@ -188,7 +188,8 @@ def explain_image(model: LeNet5, mean: float, std: float, source: str, preview: 
         if averaged else ""
     fig.suptitle(f"predicted {name} ({shown[first]:.0%}), runner-up {runner_up} ({shown[second]:.0%}){note}")
     _save(fig, path)
-    return {"prediction": class_value(name), "runner_up": class_value(runner_up), "ig_delta": max(found["delta"]), "averaged": averaged}
+    return {"prediction": class_value(name), "runner_up": class_value(runner_up), "ig_delta": max(found["delta"]),
+            "averaged": averaged}
 
 
 def draw_filters(model: LeNet5, path: Path) -> None:
@@ -308,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.filters:
         draw_filters(model, args.output / "filters.png")
         print(f"Filters: {args.output / 'filters.png'}")
-    if args.mnist_test and not set(DIGITS) <= set(checkpoint.classes):
+    if args.mnist_test and not reads_the_digits(checkpoint.classes):
         print(f"error: --mnist-test needs a model that reads the ten digits; {args.model} reads "
               f"{', '.join(checkpoint.classes)}", file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 """Teach a trained LeNet-5 your own images: the digits of one meter, form or writer, or new classes.
 
     python finetune.py my_digits/                     # my_digits/0/*.jpg ... my_digits/9/*.jpg
-    python finetune.py meter_crops/ --whole-image     # tight crops: each whole crop is the digit
+    python finetune.py cells/ --whole-image           # tight crops, each read whole (blank ones too)
     python finetune.py my_digits/ --cross-validate 5  # what to expect, before collecting more
 
 The folder holds one subfolder of images per class, named for it (torchvision's ImageFolder
@@ -9,10 +9,10 @@ layout): 0-9, or new classes such as ``none`` (images that hold no digit) or let
 image is read as ``inference.py`` reads it, a seeded, stratified part is held out, and the
 network's fully connected layers are trained on the rest from the weights of
 ``lenet5_model.pth``: the same convolutions, a new output layer where the classes differ (a
-class the model already reads keeps its output). MNIST training digits are mixed into each batch, so what the model knew of
-handwriting is not forgotten. The epoch that reads the held-out part best is kept, and
-written as a normal checkpoint whose meta names its classes and where it came from; every
-tool reads it.
+class the model already reads keeps its output). MNIST training digits are mixed into each
+batch, so what the model knew of handwriting is not forgotten. The epoch that reads the
+held-out part best is kept, and written as a normal checkpoint whose meta names its classes
+and where it came from; every tool reads it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from artifacts import DEFAULT_CHECKPOINT, DIGITS
+from artifacts import DEFAULT_CHECKPOINT, DIGITS, reads_the_digits
 from inference import IMAGE_SUFFIXES
 from model import (
     Checkpoint,
@@ -186,19 +186,13 @@ def predict(model: nn.Module, digits: torch.Tensor, mean: float, std: float) -> 
 def read_as_inference_does(model: nn.Module, readings: list[np.ndarray], mean: float, std: float) -> np.ndarray:
     """The class inference.py gives each image (its readings weighed, unsure ones nudged), so
     the figures printed are the ones a user meets."""
-    from inference import placed_probabilities, surest_reading
+    from inference import placed_probabilities, surest_readings
 
     model.eval()
     network = DigitsToProbabilities(model, mean, std)
-    if not readings:
-        return np.empty(0, dtype=np.int64)
-    probabilities = placed_probabilities(lambda d: network(torch.from_numpy(d)).numpy(), np.concatenate(readings))
-    result, start = [], 0
-    for options in readings:
-        chosen = probabilities[start:start + len(options)]
-        result.append(int(chosen[surest_reading(chosen)].argmax()))
-        start += len(options)
-    return np.array(result, dtype=np.int64)
+    picks = surest_readings(lambda digits: placed_probabilities(lambda d: network(torch.from_numpy(d)).numpy(), digits),
+                            readings)
+    return np.array([int(p.argmax()) for _, p in picks], dtype=np.int64)
 
 
 def fine_tune(model: LeNet5, digits: torch.Tensor, labels: torch.Tensor, held: tuple[torch.Tensor, torch.Tensor],
@@ -272,10 +266,6 @@ def mnist_digits(data_dir: Path, classes: tuple[str, ...], train: bool) -> tuple
 # --------------------------------------------------------------------------- figures
 
 
-def per_class(predictions: np.ndarray, labels: np.ndarray, count: int) -> list[float | None]:
-    return [float((predictions[labels == c] == c).mean()) if (labels == c).any() else None for c in range(count)]
-
-
 def in_classes(read: np.ndarray, checkpoint: Checkpoint, classes: tuple[str, ...]) -> np.ndarray:
     """What the model fine-tuning starts from read (indices into its own classes) as indices
     into ``classes``: -1 for a class of its own that the new model does not have."""
@@ -296,7 +286,8 @@ def print_table(classes: tuple[str, ...], labels: np.ndarray, before: np.ndarray
         if (labels == c).any():
             b, a = (float((p[labels == c] == c).mean()) for p in (before, after))
             print(f"{name:>8} {int((labels == c).sum()):>7} {b:>8.1%} {a:>8.1%}")
-    print(f"{'all':>8} {len(labels):>7} {float((before == labels).mean()):>8.1%} {float((after == labels).mean()):>8.1%}")
+    print(f"{'all':>8} {len(labels):>7} {float((before == labels).mean()):>8.1%} "
+          f"{float((after == labels).mean()):>8.1%}")
 
 
 # --------------------------------------------------------------------------- command line
@@ -428,7 +419,7 @@ def run(args: argparse.Namespace, stop: StopFlag) -> int:
         record["val_accuracy"] = float((after == data.labels[held_idx]).mean())
     meta = {"architecture": model.options, "mean": checkpoint.mean, "std": checkpoint.std,
             "classes": list(data.classes), "whole_image": args.whole_image, "fine_tuned": record}
-    if mnist_test is not None and set(DIGITS) <= set(data.classes):
+    if mnist_test is not None and reads_the_digits(data.classes):
         read = predict(adapt_model(checkpoint, checkpoint.classes), mnist_test[0], checkpoint.mean, checkpoint.std)
         before = float((in_classes(read.numpy(), checkpoint, data.classes) == mnist_test[1].numpy()).mean())
         after = float((predict(model, mnist_test[0], checkpoint.mean, checkpoint.std) == mnist_test[1]).float().mean())

@@ -34,6 +34,7 @@ from artifacts import (
     ModelFileError,
     atomic_write,
     class_value,
+    reads_the_digits,
 )
 from preprocess import (
     HEIF_SUFFIXES,
@@ -87,6 +88,23 @@ def surest_reading(probabilities: np.ndarray, margin: float = READING_MARGIN) ->
     confidence = probabilities.max(1)
     best = int(confidence.argmax())
     return best if confidence[best] >= confidence[0] + margin else 0
+
+
+def surest_readings(read: Callable[[np.ndarray], np.ndarray], readings: Sequence[np.ndarray],
+                    margin: float = READING_MARGIN) -> list[tuple[int, np.ndarray]]:
+    """For each image's readings (its MNIST-like digits, (k, 28, 28), the first reading
+    first), the one to go by (``surest_reading``) and its class probabilities; ``read``
+    gives the probabilities of all of them in one batch."""
+    if not readings:
+        return []
+    probabilities = read(np.concatenate(readings))
+    chosen, start = [], 0
+    for options in readings:
+        found = probabilities[start:start + len(options)]
+        start += len(options)
+        best = surest_reading(found, margin)
+        chosen.append((best, found[best]))
+    return chosen
 
 
 def label_from_path(path: Path, classes: Sequence[str] = DIGITS) -> int | str | None:
@@ -198,20 +216,16 @@ class Predictor:
         for _ in range(0, len(inputs), batch_size):
             batch = list(itertools.islice(prepared, batch_size))
             found = [(result, digit.readings) for result, digit in batch if digit is not None]
-            if found:
-                probs = self.read(np.stack([r.image for _, readings in found for r in readings]))
-                start = 0
-                for result, readings in found:
-                    options = probs[start:start + len(readings)]
-                    start += len(readings)
-                    best = surest_reading(options, self.reading_margin)
-                    chosen, p = readings[best], options[best]
-                    result.image, result.box = chosen.image, chosen.box
-                    if chosen.preview is not None:
-                        result.preview = chosen.preview
-                    result.probabilities = [round(float(v), 6) for v in p]
-                    result.prediction = class_value(self.classes[int(p.argmax())])
-                    result.confidence = round(float(p.max()), 6)
+            picks = surest_readings(self.read, [np.stack([r.image for r in readings]) for _, readings in found],
+                                    self.reading_margin)
+            for (result, readings), (best, p) in zip(found, picks):
+                chosen = readings[best]
+                result.image, result.box = chosen.image, chosen.box
+                if chosen.preview is not None:
+                    result.preview = chosen.preview
+                result.probabilities = [round(float(v), 6) for v in p]
+                result.prediction = class_value(self.classes[int(p.argmax())])
+                result.confidence = round(float(p.max()), 6)
             results.extend(result for result, _ in batch)
         return results
 
@@ -326,9 +340,10 @@ def main(argv: list[str] | None = None) -> int:
         predictor = load_predictor(args)
         if predictor is None:
             return 2
-        if predictor.whole_image:  # a model that reads its inputs whole: what was found is not what it reads
-            found = None
-        results = predictor.predict(images, previews=previews, examined=found)
+        # a model that reads its inputs whole does not read what was found: read again, once these workers stop
+        results = None if predictor.whole_image else predictor.predict(images, previews=previews, examined=found)
+    if results is None:
+        results = predictor.predict(images, previews=previews)
     summary = summarise(results)
     if args.json:
         json.dump({"classes": [class_value(c) for c in predictor.classes],
@@ -473,7 +488,7 @@ def mnist_test(predictor: Predictor, args: argparse.Namespace) -> int:
     from model import DataUnavailableError, default_data_dir, load_mnist
 
     classes = predictor.classes
-    if not set(DIGITS) <= set(classes):
+    if not reads_the_digits(classes):
         print(f"error: --mnist-test needs a model that reads the ten digits; {args.model} reads "
               f"{', '.join(classes)}", file=sys.stderr)
         return 2
@@ -508,6 +523,7 @@ def mnist_test(predictor: Predictor, args: argparse.Namespace) -> int:
     for d in DIGITS:
         print(f"{d:>6}" + "".join(f"{n:>6}" for n in matrix[classes.index(d)]))
     return 0
+
 
 if __name__ == "__main__":
     try:

@@ -3,6 +3,7 @@
     python inference.py                          # every digit_*.png in test_digits/
     python inference.py my_scans/ photo.jpg      # files and folders (recursive)
     python inference.py --mnist-test             # accuracy on the 10,000 MNIST test images
+    python inference.py --sudoku puzzle.jpg --solve   # a photo of a whole sudoku, read and solved
 
 Users' images look nothing like MNIST until they are made to: MNIST digits are white on
 black, cropped to their ink, scaled so the longer side is 20 pixels and centred by centre of
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+import sudoku
 from artifacts import (
     DEFAULT_CHECKPOINT,
     DIGITS,
@@ -38,6 +40,7 @@ from artifacts import (
 )
 from preprocess import (
     HEIF_SUFFIXES,
+    ImageReadError,
     NUDGES,
     Digit,
     Examined,
@@ -46,6 +49,8 @@ from preprocess import (
     forked_pool,
     mnist_like,
     nudged,
+    read_image,
+    to_grayscale,
     whole_digit,
 )
 
@@ -153,6 +158,48 @@ class Prediction:
         return result
 
 
+SUDOKU_SIDE = 1500  # a puzzle photo is read at this many pixels a side at least: its cells are still 60-120
+NO_PUZZLE = "no sudoku found: no four-sided frame ruled into 9 x 9 cells (is the whole puzzle in the photo?)"
+
+
+@dataclass
+class SudokuReading:
+    """A sudoku read from a photo: ``grid`` row by row (81 numbers, 0 for a blank cell),
+    each cell's ``confidence`` (the network's, None for a blank), the cells holding only small
+    pencilled ``candidates`` (read as blank), the puzzle's ``corners`` in the photo
+    (top-left, top-right, bottom-right, bottom-left), and the cells whose digit is repeated
+    in their row, column or box (``conflicts``, as (row, column) from 0), the likeliest
+    misreads. ``blurred`` puzzles are read, but reported."""
+
+    source: str
+    grid: list[int] | None = None
+    confidence: list[float | None] | None = None
+    candidates: list[int] | None = None
+    corners: list[list[float]] | None = None
+    conflicts: list[tuple[int, int]] | None = None
+    blurred: bool = False
+    boxes: list[tuple[int, int, int, int] | None] | None = None  # each digit's box in the straightened puzzle
+    error: str | None = None
+
+    def solution(self) -> list[int] | None:
+        """The solved grid, where the grid read is a valid sudoku that has a solution."""
+        if self.grid is None or self.conflicts:
+            return None
+        solved = sudoku.solve(np.array(self.grid))
+        return None if solved is None else solved.ravel().tolist()
+
+    def to_json(self, solve: bool = False) -> dict:
+        result = {"path": self.source, "grid": self.grid, "confidence": self.confidence,
+                  "candidates": self.candidates, "corners": self.corners,
+                  "conflicts": [list(cell) for cell in self.conflicts] if self.conflicts is not None else None,
+                  "blurred": self.blurred}
+        if solve and self.grid is not None:
+            result["solution"] = self.solution()
+        if self.error is not None:
+            result["error"] = self.error
+        return result
+
+
 class Predictor:
     """A trained LeNet-5, from a PyTorch checkpoint or an ONNX file, for other programs:
 
@@ -229,6 +276,44 @@ class Predictor:
             results.extend(result for result, _ in batch)
         return results
 
+    def read_sudoku(self, image: ImageInput) -> SudokuReading:
+        """The sudoku in a photo (a file, PIL image or array): the puzzle found by its ruled
+        outer frame and straightened (sudoku.py), each cell that holds a digit read by the
+        network as one of 1-9, the digits a sudoku holds. A model fine-tuned with a ``none``
+        class may also call a cell blank. A photo with no whole puzzle in it, or a file
+        that cannot be read, gives a reading with ``error`` set."""
+        source = str(image) if isinstance(image, (str, Path)) else f"<{type(image).__name__}>"
+        if not reads_the_digits(self.classes):
+            raise ValueError(f"reading a sudoku needs a model that reads the ten digits; this one reads "
+                             f"{', '.join(self.classes)}")
+        try:
+            if isinstance(image, (str, Path)):
+                image = read_image(Path(image), longest=SUDOKU_SIDE)
+            gray = to_grayscale(image)
+        except ImageReadError as exc:
+            return SudokuReading(source, error=str(exc))
+        puzzle = sudoku.find_puzzle(gray)
+        if puzzle is None:
+            return SudokuReading(source, error=NO_PUZZLE)
+        full = image.info.get("full_size") if hasattr(image, "info") else None
+        scale = full[0] / gray.shape[1] if full else 1.0  # a JPEG decoded at a reduced scale
+        digits = [i for i, cell in enumerate(puzzle.cells) if cell.ink is not None]
+        grid, confidence = [0] * 81, [None] * 81
+        if digits:
+            probabilities = self.read(np.stack([puzzle.cells[i].ink for i in digits]))
+            allowed = np.array([c in "123456789" for c in self.classes])
+            blank = np.array([c == "none" for c in self.classes])
+            for i, p in zip(digits, probabilities):
+                if blank.any() and p[blank].max() >= p[allowed].max():
+                    continue
+                best = int(np.flatnonzero(allowed)[p[allowed].argmax()])
+                grid[i], confidence[i] = int(self.classes[best]), round(float(p[best]), 6)
+        return SudokuReading(source, grid, confidence,
+                             [i for i, cell in enumerate(puzzle.cells) if cell.candidates],
+                             [[round(float(x) * scale, 1), round(float(y) * scale, 1)] for x, y in puzzle.corners],
+                             sudoku.conflicts(np.array(grid)), puzzle.blurred,
+                             [cell.box if grid[i] else None for i, cell in enumerate(puzzle.cells)])
+
     @staticmethod
     def _prepare(item: ImageInput, label: int | str | None, found: Examined,
                  classes: tuple[str, ...]) -> tuple[Prediction, Digit | None]:
@@ -286,6 +371,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print one JSON document and nothing else")
     parser.add_argument("--report", type=Path, metavar="PNG",
                         help="write a picture of the preprocessed images, the predictions and a confusion matrix")
+    parser.add_argument("--sudoku", action="store_true",
+                        help="read each image as a photo of a whole sudoku and print its 9 x 9 grid")
+    parser.add_argument("--solve", action="store_true", help="with --sudoku: print the solution as well")
     parser.add_argument("--mnist-test", action="store_true", help="measure accuracy on the 10,000 MNIST test images")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding MNIST/raw/, for --mnist-test (default: $MNIST_DATA_DIR, else ./data)")
@@ -297,6 +385,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--top-k must be 1 or more, got {args.top_k}")
     if args.mnist_test and args.paths:
         parser.error("--mnist-test takes no image paths")
+    if args.sudoku and (args.mnist_test or not args.paths):
+        parser.error("--sudoku needs photos of sudokus: python inference.py --sudoku PHOTO...")
+    if args.solve and not args.sudoku:
+        parser.error("--solve goes with --sudoku")
     return args
 
 
@@ -333,6 +425,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no images to read{hint}", file=sys.stderr)
         return 2
 
+    if args.sudoku:
+        predictor = load_predictor(args)
+        return 2 if predictor is None else read_sudokus(predictor, images, args, problems)
+
     previews = args.report is not None
     with examining(images, previews) as found:
         # From 64 images on, worker processes read them from here on while this one loads
@@ -361,6 +457,116 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Report: {args.report}")
     failed = sum(r.error is not None for r in results)
     return 1 if failed or problems else 0
+
+
+def read_sudokus(predictor: Predictor, images: list[Path], args: argparse.Namespace, problems: list[str]) -> int:
+    """inference.py --sudoku: each photo's grid (and its solution, with --solve), as text or
+    JSON, and with --report a picture of each photo with the puzzle's outline and the digits
+    read. Exit 1 where a photo held no puzzle or a path was missing, after reading the rest."""
+    try:
+        readings = [predictor.read_sudoku(path) for path in images]
+    except ValueError as exc:  # a model that does not read the digits
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump({"sudokus": [r.to_json(args.solve) for r in readings]}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        for reading in readings:
+            print_sudoku(reading, args.solve)
+    if args.report:
+        try:
+            write_sudoku_report(readings, args.report)
+        except OSError as exc:
+            print(f"error: cannot write {args.report}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        if not args.json:
+            print(f"Report: {args.report}")
+    return 1 if problems or any(r.error is not None for r in readings) else 0
+
+
+def grid_text(grid: Sequence[int]) -> list[str]:
+    """A grid as 9 lines of text, '.' for a blank cell, the 3 x 3 boxes set apart."""
+    rows = []
+    for r in range(9):
+        cells = ["." if v == 0 else str(v) for v in grid[r * 9:r * 9 + 9]]
+        rows.append(" | ".join(" ".join(cells[c:c + 3]) for c in (0, 3, 6)))
+        if r in (2, 5):
+            rows.append("------+-------+------")
+    return rows
+
+
+def print_sudoku(reading: SudokuReading, solve: bool) -> None:
+    if reading.error is not None:
+        print(f"{reading.source}  error: {reading.error}")
+        return
+    read = [c for c in reading.confidence if c is not None]
+    line = f"{reading.source}  {len(read)} digits"
+    if read:
+        line += f", the least sure {min(read):.0%}"
+    if reading.candidates:
+        line += f"; {len(reading.candidates)} cell(s) of small pencilled candidates read as blank"
+    print(line)
+    if reading.blurred:
+        print("warning: the puzzle is blurred in this photo; check the digits read, or take it again")
+    print("\n".join(grid_text(reading.grid)))
+    if reading.conflicts:
+        cells = ", ".join(f"row {r + 1} column {c + 1}" for r, c in reading.conflicts)
+        print(f"Not a valid sudoku: a digit repeats in a row, column or box at {cells}; "
+              "those are the likeliest misreads")
+    elif solve:
+        solution = reading.solution()
+        if solution is None:
+            print("This grid has no solution: a digit may be misread, or one missed")
+        else:
+            print("Solution:")
+            print("\n".join(grid_text(solution)))
+    print()
+
+
+def write_sudoku_report(readings: list[SudokuReading], path: Path, max_photos: int = 12) -> None:
+    """Each photo (up to ``max_photos``) with the puzzle's outline found in green and, beside
+    it, the straightened puzzle with each digit read written in its cell (red where it
+    conflicts)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    shown = readings[:max_photos]
+    fig = Figure(figsize=(9, 4.2 * len(shown)), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(shown), 2, squeeze=False)
+    for (photo_ax, grid_ax), reading in zip(axes, shown):
+        photo_ax.axis("off")
+        grid_ax.axis("off")
+        try:
+            image = read_image(Path(reading.source), longest=SUDOKU_SIDE) if Path(reading.source).is_file() else None
+        except ImageReadError:
+            image = None
+        name = Path(reading.source).name[:40]
+        if image is not None:
+            gray = to_grayscale(image)
+            photo_ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
+            if reading.corners is not None:
+                scale = gray.shape[1] / image.info.get("full_size", (gray.shape[1],))[0]
+                outline = np.array(reading.corners + reading.corners[:1]) * scale
+                photo_ax.plot(outline[:, 0], outline[:, 1], color="lime", linewidth=2)
+        photo_ax.set_title(name if reading.error is None else f"{name}\n{reading.error[:60]}", fontsize=8,
+                           color="black" if reading.error is None else "tab:orange")
+        if image is None or reading.grid is None:
+            continue
+        straight = sudoku.straighten(gray, np.float32(reading.corners) * scale)
+        grid_ax.imshow(straight, cmap="gray", vmin=0, vmax=1, alpha=0.5)
+        conflicting = set(reading.conflicts or [])
+        for i, value in enumerate(reading.grid):
+            if value:
+                r, c = divmod(i, 9)
+                grid_ax.text((c + 0.82) * sudoku.CELL, (r + 0.85) * sudoku.CELL, str(value), fontsize=10,
+                             ha="center", va="center", weight="bold",
+                             color="red" if (r, c) in conflicting else "tab:blue")
+        grid_ax.set_title("read (blue; red: a repeated digit)" + ("; blurred" if reading.blurred else ""), fontsize=8)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 def summarise(results: list[Prediction]) -> dict:

@@ -229,7 +229,7 @@ def find_digit(image: ImageInput) -> Digit | None:
         sx, sy = full[0] / gray.shape[1], full[1] / gray.shape[0]
         located = [(ink, (int(box[0] * sx), int(box[1] * sy), min(full[0], round(box[2] * sx)),
                           min(full[1], round(box[3] * sy)))) for ink, box in located]
-    first, *others = (Digit(_centre_in_frame(_scale_to_box(ink)), box) for ink, box in located)
+    first, *others = (Digit(frame_ink(ink), box) for ink, box in located)
     return replace(first, alternatives=tuple(others))
 
 
@@ -248,7 +248,7 @@ def whole_digit(image: ImageInput) -> Digit:
     work = cv2.resize(gray, (max(1, round(w * ratio)), max(1, round(h * ratio))),
                       interpolation=cv2.INTER_AREA if ratio < 1 else cv2.INTER_CUBIC).clip(0, 1)
     window = _window(work, dark_ink=True)
-    ink = _flatten(work if _ink_is_dark(work, window) else 1 - work, window)
+    ink = flatten_lighting(work if _ink_is_dark(work, window) else 1 - work, window)
     ink /= max(float(ink.max()), MIN_CONTRAST)  # a blank crop's grain stays faint
     margin = (MNIST_SIZE - DIGIT_BOX) // 2
     frame = np.pad(cv2.resize(ink, (DIGIT_BOX, DIGIT_BOX), interpolation=cv2.INTER_AREA), margin)
@@ -436,7 +436,7 @@ def _edge_share(gray: np.ndarray, filled: np.ndarray, inner_ring: np.ndarray, ou
 
 
 def _window(gray: np.ndarray, dark_ink: bool) -> int:
-    """The side of the window that the lighting is judged over (``_ink_is_dark``, ``_flatten``):
+    """The side of the window that the lighting is judged over (``_ink_is_dark``, ``flatten_lighting``):
     wider than the strokes, so that what is narrower is ink and what is wider is light. In a
     crop (under SHEET_PHOTO_SIDE) the digit may fill the picture, and the window is half of
     it. In a photo it is a tenth of the side, unless that leaves out much of the ink in the
@@ -473,7 +473,7 @@ def _ink_is_dark(gray: np.ndarray, window: int) -> bool:
     return float(np.dot(centred.ravel() * centred.ravel(), centred.ravel())) <= 0
 
 
-def _flatten(paper: np.ndarray, window: int) -> np.ndarray:
+def flatten_lighting(paper: np.ndarray, window: int) -> np.ndarray:
     """Dark ink as bright values on a zero background: the paper's brightness (a closing over
     ``window``, which wipes out strokes narrower than it) minus the image, so shadows,
     gradients and colour casts vanish."""
@@ -626,7 +626,7 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
     soft edge is a whole pixel of the original wide."""
     tight = enlarged > 0
     h, w = paper.shape
-    ink = _flatten(paper, window)
+    ink = flatten_lighting(paper, window)
     noise = _noise_level(paper)
     smooth = cv2.blur(ink, (3, 3))  # a speck of one pixel is not the peak
     lines = _remove_lines((ink > max(4 * noise, 0.04, 0.35 * float(smooth.max()))).astype(np.uint8),
@@ -849,6 +849,12 @@ def _group(seed: int, stats: np.ndarray, scores: np.ndarray, brightest: np.ndarr
 
 
 # --------------------------------------------------------------------------- framing
+
+
+def frame_ink(ink: np.ndarray) -> np.ndarray:
+    """Ink cropped to a digit (white on black, 0-1) framed MNIST's way: uint8 28x28, the
+    longer side 20 pixels, centred by centre of mass."""
+    return _centre_in_frame(_scale_to_box(ink))
 
 
 def _scale_to_box(box: np.ndarray) -> np.ndarray:

@@ -18,6 +18,8 @@ Sets (each printed with its accuracy and size):
   on a sheet of paper photographed lying on a darker desk; photographed on squared and ruled
   paper, and drawn on a canvas so large they run off its edge (photo_pages.py, each image
   from its own seed, so a set's first images do not change with --count);
+- photos of whole sudokus: the real ones in ../shared/realworld/numbers/sudoku_photos/ (puzzles
+  found, cells read right) and pages drawn by sudoku_pages.py (--sudokus of them);
 - printed digits: generate_test_digits.py variants in matplotlib's 21 fonts and, with --fonts,
   in fonts the project never trains on (Debian's fonts-liberation, fonts-dejavu-extra,
   fonts-freefont-ttf, fonts-urw-base35 and fonts-noto-core install them; DejaVu's faces
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import io
 import os
 import sys
@@ -44,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 import generate_test_digits  # noqa: E402
 import photo_pages  # noqa: E402
+import sudoku_pages  # noqa: E402
 from fonts import PRINTED_FONTS, FontError, load_font  # noqa: E402
 from inference import READING_MARGIN, Predictor, find_images, label_from_path  # noqa: E402
 from model import load_mnist  # noqa: E402
@@ -186,6 +190,46 @@ def real_world(predictor: Predictor, folder: Path) -> None:
                        predictor.predict([turned(p, a) for a in (7, -7) for p in photos], labels + labels), blanks=True)
 
 
+def sudoku_photos(predictor: Predictor, folder: Path) -> None:
+    """One line for the photos of whole sudokus (labels.csv: 81 cells, 0 blank, 10 a cell of
+    pencilled candidates): puzzles found, and the cells labelled 0-9 read right, blanks
+    included; candidate cells are counted as read blank or not, but not scored."""
+    labels_file = folder / "labels.csv"
+    if not labels_file.is_file():
+        print(f"real sudoku photos: skipped ({labels_file} is absent)")
+        return
+    with labels_file.open(newline="") as handle:
+        rows = [(folder / "images" / row["file"], [int(v) for v in row["grid"].split()]) for row in csv.DictReader(handle)]
+    found = right = scored = candidates = candidates_blank = 0
+    for path, truth in rows:
+        reading = predictor.read_sudoku(path)
+        read = reading.grid if reading.grid is not None else [None] * 81
+        found += reading.grid is not None
+        for got, want in zip(read, truth):
+            if want == 10:
+                candidates += 1
+                candidates_blank += got == 0
+            else:
+                scored += 1
+                right += got == want
+    print(f"{'real: sudoku_photos, cells (blanks included)':58s} {right / scored:7.2%}  ({right}/{scored}; "
+          f"puzzle found in {found}/{len(rows)}; {candidates_blank}/{candidates} candidate cells read blank)", flush=True)
+
+
+def generated_sudokus(predictor: Predictor, count: int, seed: int, mnist: tuple[np.ndarray, np.ndarray]) -> None:
+    """One line for photos of sudoku pages drawn by sudoku_pages.py (printed digits in four
+    fonts, ten handwritten by MNIST's writers, candidates, perspective, a shadow across)."""
+    found = right = 0
+    for k in range(count):
+        photo, grid, _ = sudoku_pages.puzzle_photo(np.random.default_rng([seed, 26, k]), mnist)
+        reading = predictor.read_sudoku(photo)
+        if reading.grid is not None:
+            found += 1
+            right += int((np.array(reading.grid) == grid).sum())
+    print(f"{'generated sudoku photos, cells (blanks included)':58s} {right / (81 * count):7.2%}  "
+          f"({right}/{81 * count}; puzzle found in {found}/{count})", flush=True)
+
+
 def print_accuracy(name: str, results, blanks: bool = False) -> None:
     """One line: the share read right and, with ``blanks``, how many held no digit."""
     correct = sum(bool(r.correct) for r in results)
@@ -209,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=2000, help="MNIST test digits per derived set (default: 2000)")
     parser.add_argument("--photos", type=int, default=1000,
                         help="of those, how many are photographed on squared and on ruled paper (default: 1000)")
+    parser.add_argument("--sudokus", type=int, default=40, help="photos of generated sudoku pages (default: 40)")
     parser.add_argument("--variants", type=int, default=50, help="printed variants per digit (default: 50)")
     parser.add_argument("--fonts", nargs="+", help="font files or folders that training never saw, for a second "
                         "printed set (Debian's: /usr/share/fonts/truetype/liberation ...)")
@@ -224,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     predictor = Predictor.from_file(args.model)
     predictor.reading_margin = args.reading_margin
     real_world(predictor, args.realworld)
+    sudoku_photos(predictor, args.realworld / "numbers" / "sudoku_photos")
     if args.realworld_only:
         return 0
     images, labels = load_mnist(Path(args.data_dir), train=False)
@@ -251,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     report("MNIST digits photographed on ruled paper, 800x600",
            photographed(subset[photos], (args.seed, 3), ruled=True), sublabels[photos])
     report("MNIST digits drawn to a canvas's edge, some strokes broken", drawn_off_canvas(subset, args.seed), sublabels)
+    generated_sudokus(predictor, args.sudokus, args.seed, (images.numpy(), labels.numpy()))
     with tempfile.TemporaryDirectory() as tmp:
         report(f"printed: matplotlib's {len(PRINTED_FONTS)} fonts, random variants",
                *printed(None, args.variants, args.seed, Path(tmp) / "matplotlib"))

@@ -447,16 +447,23 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write("\n")
     else:
         print_results(results, summary, args.top_k)
-    if args.report:
-        try:
-            write_report(results, args.report, predictor.classes)
-        except OSError as exc:
-            print(f"error: cannot write {args.report}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        if not args.json:
-            print(f"Report: {args.report}")
+    if args.report and not saved_report(lambda: write_report(results, args.report, predictor.classes), args):
+        return 1
     failed = sum(r.error is not None for r in results)
     return 1 if failed or problems else 0
+
+
+def saved_report(write: Callable[[], None], args: argparse.Namespace) -> bool:
+    """Write --report with ``write``: its path printed (not with --json), or one error line
+    and False where it cannot be written."""
+    try:
+        write()
+    except OSError as exc:
+        print(f"error: cannot write {args.report}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    if not args.json:
+        print(f"Report: {args.report}")
+    return True
 
 
 def read_sudokus(predictor: Predictor, images: list[Path], args: argparse.Namespace, problems: list[str]) -> int:
@@ -474,14 +481,8 @@ def read_sudokus(predictor: Predictor, images: list[Path], args: argparse.Namesp
     else:
         for reading in readings:
             print_sudoku(reading, args.solve)
-    if args.report:
-        try:
-            write_sudoku_report(readings, args.report)
-        except OSError as exc:
-            print(f"error: cannot write {args.report}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        if not args.json:
-            print(f"Report: {args.report}")
+    if args.report and not saved_report(lambda: write_sudoku_report(readings, args.report), args):
+        return 1
     return 1 if problems or any(r.error is not None for r in readings) else 0
 
 

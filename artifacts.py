@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 DEFAULT_CHECKPOINT = "lenet5_model.pth"
+NUMBERS_CHECKPOINT = "lenet5_numbers.pth"  # train.py --not-a-digit: inference.py --number takes it where it exists
 DIGITS = tuple("0123456789")  # the classes of a model from train.py; finetune.py may teach others
 NUM_CLASSES = len(DIGITS)
 OVERVIEW_NAME = "overview.png"  # generate_test_digits.py's contact sheet in test_digits/, not a digit

@@ -4,6 +4,7 @@
     python inference.py my_scans/ photo.jpg      # files and folders (recursive)
     python inference.py --mnist-test             # accuracy on the 10,000 MNIST test images
     python inference.py --sudoku puzzle.jpg --solve   # a photo of a whole sudoku, read and solved
+    python inference.py --number amount.jpg      # every digit of a written number, left to right
 
 Users' images look nothing like MNIST until they are made to: MNIST digits are white on
 black, cropped to their ink, scaled so the longer side is 20 pixels and centred by centre of
@@ -29,9 +30,11 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 import sudoku
+import whole_numbers
 from artifacts import (
     DEFAULT_CHECKPOINT,
     DIGITS,
+    NUMBERS_CHECKPOINT,
     OVERVIEW_NAME,
     ModelFileError,
     atomic_write,
@@ -47,6 +50,7 @@ from preprocess import (
     ImageInput,
     examine_job,
     forked_pool,
+    map_in_processes,
     mnist_like,
     nudged,
     read_image,
@@ -138,6 +142,7 @@ class Prediction:
     box: tuple[int, int, int, int] | None = None  # where it was found: left, top, right, bottom, in pixels
     preview: np.ndarray | None = None  # a small RGB picture of the input with that box drawn (for --report)
     classes: tuple[str, ...] = DIGITS
+    hint: str | None = None  # the image holds more than one digit: how to read it all
 
     @property
     def correct(self) -> bool | None:
@@ -160,6 +165,40 @@ class Prediction:
 
 SUDOKU_SIDE = 1500  # a puzzle photo is read at this many pixels a side at least: its cells are still 60-120
 NO_PUZZLE = "no sudoku found: no four-sided frame ruled into 9 x 9 cells (is the whole puzzle in the photo?)"
+
+
+ROW_ASPECT = 1.6  # an image at least this many times wider than tall may hold a row of digits
+PUZZLE_SIDE = 600  # and one at least this many pixels each way, a whole sudoku
+NUMBER_SIDE = 2000  # a number is read from an image this many pixels long at most: its digits are 64 high
+NO_DIGITS = "no digits found: the image is blank, or holds only dots and dashes"
+
+
+@dataclass
+class NumberReading:
+    """The number written in an image: its ``digits`` left to right, each with the network's
+    ``confidence`` and its ``box`` (x, y, width, height, in the image's pixels); ``number``
+    is the digits as text ("48170"), and ``confidence`` the least sure digit's."""
+
+    source: str
+    digits: list[whole_numbers.Read] | None = None
+    error: str | None = None
+
+    @property
+    def number(self) -> str | None:
+        return None if self.digits is None else "".join(d.value for d in self.digits)
+
+    @property
+    def confidence(self) -> float | None:
+        return min((d.confidence for d in self.digits), default=None) if self.digits else None
+
+    def to_json(self) -> dict:
+        result = {"path": self.source, "number": self.number, "confidence": self.confidence,
+                  "digits": None if self.digits is None else
+                  [{"value": class_value(d.value), "confidence": round(d.confidence, 6), "box": list(d.box)}
+                   for d in self.digits]}
+        if self.error is not None:
+            result["error"] = self.error
+        return result
 
 
 @dataclass
@@ -314,6 +353,40 @@ class Predictor:
                              sudoku.conflicts(np.array(grid)), puzzle.blurred,
                              [cell.box if grid[i] else None for i, cell in enumerate(puzzle.cells)])
 
+    def read_numbers(self, inputs: Iterable[ImageInput], workers: int | None = None) -> list[NumberReading]:
+        """The number written in each image (a file, PIL image or array; a row of digits such
+        as a check amount, cropped to its line): cut into candidate digits (whole_numbers.py;
+        from 16 images on in ``workers`` forked processes, default one per CPU core), every
+        candidate read by the network in one batch, and the split it is surest of taken. A
+        model trained with --not-a-digit can say that a candidate is half a digit, or two, and
+        reads better. An image with no digits, or a file that cannot be read, gives a reading
+        with ``error`` set."""
+        if not reads_the_digits(self.classes):
+            raise ValueError(f"reading a number needs a model that reads the ten digits; this one reads "
+                             f"{', '.join(self.classes)}")
+        inputs = list(inputs)
+        workers = min(workers if workers is not None else (os.cpu_count() or 1), len(inputs) // 8)
+        cut = map_in_processes(number_candidates, inputs, workers, chunksize=8)
+        readings = [NumberReading(str(item) if isinstance(item, (str, Path)) else f"<{type(item).__name__}>",
+                                  error=error) for item, (error, _, _, _) in zip(inputs, cut)]
+        found = [(reading, *job[1:]) for reading, job in zip(readings, cut) if job[0] is None]
+        if not found:
+            return readings
+        probabilities = self.read(np.concatenate([np.stack([c.digit for c in pieces]) for _, _, pieces, _ in found]))
+        start = 0
+        for reading, line, pieces, scale in found:
+            digits = whole_numbers.best_path(line, pieces, probabilities[start:start + len(pieces)], self.classes)
+            start += len(pieces)
+            for digit in digits:
+                digit.box = tuple(round(v * scale) for v in digit.box)
+            reading.digits = digits or None
+            reading.error = None if digits else NO_DIGITS
+        return readings
+
+    def read_number(self, image: ImageInput) -> NumberReading:
+        """``read_numbers`` for one image."""
+        return self.read_numbers([image])[0]
+
     @staticmethod
     def _prepare(item: ImageInput, label: int | str | None, found: Examined,
                  classes: tuple[str, ...]) -> tuple[Prediction, Digit | None]:
@@ -325,6 +398,25 @@ class Predictor:
         if digit is None:
             return Prediction(source, label, error=error, preview=preview, classes=classes), None
         return Prediction(source, label, preview=preview, classes=classes), digit
+
+
+def number_candidates(image: ImageInput) -> tuple[str | None, whole_numbers.Line | None,
+                                                 list[whole_numbers.Candidate], float]:
+    """An image of a number read and cut into candidate digits (no network: a worker's job):
+    an error or None, the line of ink, its candidates, and the image's full width over the
+    width read (a JPEG is decoded at a reduced scale)."""
+    try:
+        if isinstance(image, (str, Path)):
+            image = read_image(Path(image), longest=NUMBER_SIDE)
+        gray = to_grayscale(image)
+    except ImageReadError as exc:
+        return str(exc), None, [], 1.0
+    full = image.info.get("full_size") if hasattr(image, "info") else None
+    line = whole_numbers.ink_line(gray)
+    found = whole_numbers.candidates(line) if line is not None else []
+    if not found:
+        return NO_DIGITS, None, [], 1.0
+    return None, line, found, full[0] / gray.shape[1] if full else 1.0
 
 
 @contextlib.contextmanager
@@ -365,8 +457,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Predict digits in images with a trained LeNet-5.")
     parser.add_argument("paths", nargs="*", type=Path,
                         help="image files or folders (recursive); default: the digit_*.png files in test_digits/")
-    parser.add_argument("--model", type=Path, default=Path(DEFAULT_CHECKPOINT),
-                        help=f"checkpoint to use (default: {DEFAULT_CHECKPOINT})")
+    parser.add_argument("--model", type=Path, default=None,
+                        help=f"checkpoint to use (default: {DEFAULT_CHECKPOINT}; with --number, {NUMBERS_CHECKPOINT} "
+                             "where it exists)")
     parser.add_argument("--top-k", type=int, default=1, metavar="K", help="also show the next K-1 likeliest classes")
     parser.add_argument("--json", action="store_true", help="print one JSON document and nothing else")
     parser.add_argument("--report", type=Path, metavar="PNG",
@@ -374,6 +467,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sudoku", action="store_true",
                         help="read each image as a photo of a whole sudoku and print its 9 x 9 grid")
     parser.add_argument("--solve", action="store_true", help="with --sudoku: print the solution as well")
+    parser.add_argument("--number", action="store_true",
+                        help="read each image as a row of digits (a check amount, a number on a form, cropped "
+                             "to its line) and print the number; best with a model trained with --not-a-digit")
     parser.add_argument("--mnist-test", action="store_true", help="measure accuracy on the 10,000 MNIST test images")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding MNIST/raw/, for --mnist-test (default: $MNIST_DATA_DIR, else ./data)")
@@ -389,6 +485,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--sudoku needs photos of sudokus: python inference.py --sudoku PHOTO...")
     if args.solve and not args.sudoku:
         parser.error("--solve goes with --sudoku")
+    if args.number and (args.sudoku or args.mnist_test or not args.paths):
+        parser.error("--number needs images of numbers, and goes with neither --sudoku nor --mnist-test: "
+                     "python inference.py --number IMAGE...")
+    if args.model is None:
+        numbers = Path(NUMBERS_CHECKPOINT)
+        args.model = numbers if args.number and numbers.is_file() else Path(DEFAULT_CHECKPOINT)
     return args
 
 
@@ -429,6 +531,10 @@ def main(argv: list[str] | None = None) -> int:
         predictor = load_predictor(args)
         return 2 if predictor is None else read_sudokus(predictor, images, args, problems)
 
+    if args.number:
+        predictor = load_predictor(args)
+        return 2 if predictor is None else read_numbers(predictor, images, args, problems)
+
     previews = args.report is not None
     with examining(images, previews) as found:
         # From 64 images on, worker processes read them from here on while this one loads
@@ -440,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
         results = None if predictor.whole_image else predictor.predict(images, previews=previews, examined=found)
     if results is None:
         results = predictor.predict(images, previews=previews)
+    if reads_the_digits(predictor.classes):
+        add_whole_image_hints(predictor, results)
     summary = summarise(results)
     if args.json:
         json.dump({"classes": [class_value(c) for c in predictor.classes],
@@ -451,6 +559,32 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     failed = sum(r.error is not None for r in results)
     return 1 if failed or problems else 0
+
+
+def add_whole_image_hints(predictor: Predictor, results: list[Prediction]) -> None:
+    """Say where an image plainly holds more than the one digit it was read as: a wide image
+    in which ``read_numbers`` finds a row of several digits (a check amount read as one digit
+    is otherwise silently wrong), and a large one that holds a whole sudoku."""
+    from PIL import Image
+
+    rows = []
+    for result in results:
+        path = Path(result.source)
+        if result.error is not None or not path.is_file():
+            continue
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+            if width >= ROW_ASPECT * height:
+                rows.append(result)
+            elif min(width, height) >= PUZZLE_SIDE and \
+                    sudoku.find_puzzle(to_grayscale(read_image(path, longest=SUDOKU_SIDE))) is not None:
+                result.hint = "this photo holds a whole sudoku: read it with --sudoku"
+        except (OSError, ValueError):
+            continue  # it was read once; a hint is not worth an error
+    for result, reading in zip(rows, predictor.read_numbers([r.source for r in rows])):
+        if reading.digits is not None and len(reading.digits) >= 2:
+            result.hint = f"this image holds a row of {len(reading.digits)} digits: read them all with --number"
 
 
 def saved_report(write: Callable[[], None], args: argparse.Namespace) -> bool:
@@ -484,6 +618,74 @@ def read_sudokus(predictor: Predictor, images: list[Path], args: argparse.Namesp
     if args.report and not saved_report(lambda: write_sudoku_report(readings, args.report), args):
         return 1
     return 1 if problems or any(r.error is not None for r in readings) else 0
+
+
+def read_numbers(predictor: Predictor, images: list[Path], args: argparse.Namespace, problems: list[str]) -> int:
+    """inference.py --number: each image's number, as text or JSON, and with --report a
+    picture of each image with its digits' boxes and readings. Exit 1 where an image held no
+    digits or a path was missing, after reading the rest."""
+    try:
+        readings = predictor.read_numbers(images)
+    except ValueError as exc:  # a model that does not read the digits
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump({"numbers": [r.to_json() for r in readings]}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        if "none" not in predictor.classes:
+            print(f"note: {args.model} cannot say 'not a digit'; one that can reads numbers better: "
+                  f"python train.py --not-a-digit 12000 --output {NUMBERS_CHECKPOINT}")
+        width = max(len(r.source) for r in readings)
+        for reading in readings:
+            if reading.error is not None:
+                print(f"{reading.source:<{width}}  error: {reading.error}")
+            else:
+                print(f"{reading.source:<{width}}  {reading.number:<10} {len(reading.digits)} digit(s), "
+                      f"the least sure {reading.confidence:.0%}")
+    if args.report and not saved_report(lambda: write_number_report(readings, args.report), args):
+        return 1
+    return 1 if problems or any(r.error is not None for r in readings) else 0
+
+
+def read_again(source: str, longest: int):
+    """The image a reading came from, read again for a report (as it was read: ``longest``),
+    or None where it was no file or cannot be read now."""
+    try:
+        return read_image(Path(source), longest=longest) if Path(source).is_file() else None
+    except ImageReadError:
+        return None
+
+
+def write_number_report(readings: list[NumberReading], path: Path, max_images: int = 24) -> None:
+    """Each image (up to ``max_images``) with a box around each digit read and the digit
+    above it, so a misread or a missed cut shows where it is."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    shown = readings[:max_images]
+    fig = Figure(figsize=(8, 1.6 * len(shown)), layout="constrained")
+    FigureCanvasAgg(fig)
+    for ax, reading in zip(fig.subplots(len(shown), 1, squeeze=False)[:, 0], shown):
+        ax.axis("off")
+        image = read_again(reading.source, NUMBER_SIDE)
+        name = Path(reading.source).name[:50]
+        title = f"{name}: {reading.number}" if reading.error is None else f"{name}: {reading.error}"
+        ax.set_title(title, fontsize=9, loc="left", color="black" if reading.error is None else "tab:orange")
+        if image is None:
+            continue
+        gray = to_grayscale(image)
+        scale = gray.shape[1] / image.info.get("full_size", (gray.shape[1],))[0]
+        ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
+        for digit in reading.digits or []:
+            x, y, w, h = (v * scale for v in digit.box)
+            ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="tab:blue", linewidth=1.5))
+            ax.text(x + w / 2, y, digit.value, ha="center", va="bottom", fontsize=10, weight="bold",
+                    color="tab:blue" if digit.confidence >= 0.5 else "red")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 def grid_text(grid: Sequence[int]) -> list[str]:
@@ -539,10 +741,7 @@ def write_sudoku_report(readings: list[SudokuReading], path: Path, max_photos: i
     for (photo_ax, grid_ax), reading in zip(axes, shown):
         photo_ax.axis("off")
         grid_ax.axis("off")
-        try:
-            image = read_image(Path(reading.source), longest=SUDOKU_SIDE) if Path(reading.source).is_file() else None
-        except ImageReadError:
-            image = None
+        image = read_again(reading.source, SUDOKU_SIDE)
         name = Path(reading.source).name[:40]
         if image is not None:
             gray = to_grayscale(image)
@@ -599,6 +798,8 @@ def print_results(results: list[Prediction], summary: dict, top_k: int) -> None:
         line = f"{r.source:<{width}}  true {label}  predicted {r.prediction}  {r.confidence:7.2%}  {mark}"
         if top_k > 1:
             line += "   next: " + ", ".join(f"{d} {p:.1%}" for d, p in r.top_k(top_k)[1:])
+        if r.hint is not None:
+            line += f"   ({r.hint})"
         print(line.rstrip())
     if summary["labeled"]:
         print(f"Accuracy: {summary['correct']}/{summary['labeled']} ({summary['accuracy']:.1%})")

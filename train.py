@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from artifacts import DEFAULT_CHECKPOINT, atomic_write
+from artifacts import DEFAULT_CHECKPOINT, DIGITS, NUMBERS_CHECKPOINT, atomic_write
 from fonts import PRINTED_FONTS
 from handwriting_styles import european_forms
 from model import (
@@ -42,6 +42,7 @@ from model import (
     save_checkpoint,
     to_model_input,
 )
+from number_pages import not_digits
 from printed_digits import METER_SCENES_PER_GLYPH, default_cache_dir, printed_digits
 from runs import (
     DEFAULT_RUNS_DIR,
@@ -58,9 +59,12 @@ EXIT_INTERRUPTED = 130
 # modern framework sensibly goes: no sparse C3 table, no RBF output layer, AdamW not SGD.
 PRESETS = {
     "default": {"activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
-                "augment": True, "printed_digits": 5, "european_forms": 1500},
+                "augment": True, "printed_digits": 5, "european_forms": 1500, "not_a_digit": 0},
     "lenet1998": {"activation": "tanh", "pooling": "avg", "batch_norm": False, "dropout": 0.0,
-                  "augment": False, "printed_digits": 0, "european_forms": 0},
+                  "augment": False, "printed_digits": 0, "european_forms": 0, "not_a_digit": 0},
+    # for inference.py --number: the default, able to say "not a digit" (docs/inference.md)
+    "numbers": {"activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
+                "augment": True, "printed_digits": 5, "european_forms": 1500, "not_a_digit": 12000},
 }
 
 
@@ -100,8 +104,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="where to train; auto picks CUDA, then MPS, then CPU (default: auto)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding MNIST/raw/ (default: $MNIST_DATA_DIR, else ./data)")
-    parser.add_argument("--output", type=Path, default=Path(DEFAULT_CHECKPOINT),
-                        help=f"best-weights checkpoint (default: {DEFAULT_CHECKPOINT})")
+    parser.add_argument("--output", type=Path, default=None,
+                        help=f"best-weights checkpoint (default: {DEFAULT_CHECKPOINT}; {NUMBERS_CHECKPOINT} for "
+                             "--preset numbers)")
     parser.add_argument("--plot", type=Path, default=Path("training_results.png"),
                         help="training curves image (default: training_results.png)")
     parser.add_argument("--resume", type=Path, default=None, metavar="PATH",
@@ -114,13 +119,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="add N of MNIST's training 1s redrawn with a long flag and N 7s with a bar across "
                              "the stem, as much of the world writes them; 0 for none (default: the preset's, "
                              "1500 for default)")
+    parser.add_argument("--not-a-digit", type=int, default=None, metavar="N",
+                        help="add N images of what cutting a written number offers that is no digit (two "
+                             "touching digits, half a digit, a digit and a slice of its neighbour) as an 11th "
+                             "class, none, so that inference.py --number can tell them apart; 0 for ten "
+                             "classes (default: the preset's, 12000 for numbers, else 0)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                         help="random rotation, scale and shift of each training image "
                              "(default: the preset's, on for default)")
     variant = parser.add_argument_group("network variant (each flag overrides the preset's choice)")
     variant.add_argument("--preset", choices=sorted(PRESETS), default="default",
                          help="default: ReLU, max-pooling, augmentation and printed digits; lenet1998: the "
-                              "1998 paper's form, tanh and average pooling on plain MNIST (default: default)")
+                              "1998 paper's form, tanh and average pooling on plain MNIST; numbers: the default "
+                              "with --not-a-digit 12000, for inference.py --number (default: default)")
     variant.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None,
                          help="after each convolution and hidden layer")
     variant.add_argument("--pooling", choices=sorted(POOLINGS), default=None, help="2x2 subsampling after each conv")
@@ -147,6 +158,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(str(exc))
     if args.printed_digits < 0:
         parser.error(f"--printed-digits must be 0 or more, got {args.printed_digits}")
+    if args.not_a_digit < 0:
+        parser.error(f"--not-a-digit must be 0 or more, got {args.not_a_digit}")
     if args.european_forms < 0:
         parser.error(f"--european-forms must be 0 or more, got {args.european_forms}")
     if args.weight_decay < 0:
@@ -157,6 +170,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--label-smoothing must be from 0 up to 1, got {args.label_smoothing}")
     if args.data_dir is None:
         args.data_dir = default_data_dir()
+    if args.output is None and args.resume is None:  # a resumed run keeps writing where it wrote
+        args.output = Path(NUMBERS_CHECKPOINT if args.preset == "numbers" else DEFAULT_CHECKPOINT)
     return args
 
 
@@ -397,9 +412,12 @@ def run(args: argparse.Namespace) -> int:
                     "printed_digits", "augment"):
             setattr(args, key, saved[key])  # the run continues as it was set up
         args.european_forms = saved.get("european_forms", 0)  # runs from before it had none
+        args.not_a_digit = saved.get("not_a_digit", 0)
         args.ema = saved.get("ema", 0.0)  # and before the weights were averaged
         args.precision = saved.get("precision", "fp32")  # runs from before --precision were fp32
         args.preset = saved.get("preset", "default")  # and before variants and run folders, default
+        if args.output is None:
+            args.output = Path(saved.get("output", DEFAULT_CHECKPOINT))
         architecture = resume.meta.get("architecture") or {}
         for key in ("activation", "pooling", "batch_norm", "dropout"):
             setattr(args, key, architecture.get(key, PRESETS["default"][key]))
@@ -433,6 +451,12 @@ def run(args: argparse.Namespace) -> int:
                                                                  np.random.default_rng(args.seed)))
         train_x, train_y = torch.cat([train_x, styled_x]), torch.cat([train_y, styled_y])
         print(f"European forms: {len(styled_x)} MNIST 1s redrawn with a flag and 7s with a bar added to training")
+    classes = DIGITS + (("none",) if args.not_a_digit else ())
+    if args.not_a_digit:  # cut from the training split's digits, like the forms above
+        pieces = torch.from_numpy(not_digits(train_x.numpy(), args.not_a_digit, np.random.default_rng(args.seed + 1)))
+        train_x = torch.cat([train_x, pieces])
+        train_y = torch.cat([train_y, torch.full((len(pieces),), classes.index("none"), dtype=train_y.dtype)])
+        print(f"Not a digit: {len(pieces)} touching pairs, halves and slices of MNIST digits added as class none")
     if args.printed_digits:  # training only: validation and test stay pure MNIST
         drawing, cache_dir = time.perf_counter(), default_cache_dir()
         printed_x, printed_y = map(torch.from_numpy, printed_digits(args.printed_digits, args.seed,
@@ -444,7 +468,7 @@ def run(args: argparse.Namespace) -> int:
     train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
 
     model = LeNet5(activation=args.activation, pooling=args.pooling, batch_norm=args.batch_norm,
-                   dropout=args.dropout).to(device).to(memory_format=torch.channels_last)
+                   dropout=args.dropout, num_classes=len(classes)).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay,
                                   fused=device.type in ("cpu", "cuda"))  # one kernel for all parameters
     steps_per_epoch = math.ceil(len(train_x) / args.batch_size)
@@ -473,7 +497,8 @@ def run(args: argparse.Namespace) -> int:
 
     run_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     meta = {"mean": stats["mean"], "std": stats["std"], "input_size": 32, "seed": args.seed, "args": run_args,
-            "architecture": model.options, "variant": variant}
+            "architecture": model.options, "variant": variant,
+            **({"classes": list(classes)} if args.not_a_digit else {})}
     last_path = last_checkpoint_path(args.output)
     plots = [args.plot, run_dir / PLOT_NAME]
     log = RunLog(run_dir, {"name": args.run_name, "variant": variant, "parameters": count_parameters(model),

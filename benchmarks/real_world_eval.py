@@ -20,6 +20,10 @@ Sets (each printed with its accuracy and size):
   from its own seed, so a set's first images do not change with --count);
 - photos of whole sudokus: the real ones in ../shared/realworld/numbers/sudoku_photos/ (puzzles
   found, cells read right) and pages drawn by sudoku_pages.py (--sudokus of them);
+- written numbers (inference.py --number, read by --number-model): the real check amounts in
+  ../shared/realworld/numbers/check_amounts/ and rows of MNIST test digits drawn by
+  number_pages.py (--numbers of them: 4 digits, a quarter with a touching pair; and 2 to 7
+  digits), each as the share read exactly (every digit, none extra) and of digits right;
 - printed digits: generate_test_digits.py variants in matplotlib's 21 fonts and, with --fonts,
   in fonts the project never trains on (Debian's fonts-liberation, fonts-dejavu-extra,
   fonts-freefont-ttf, fonts-urw-base35 and fonts-noto-core install them; DejaVu's faces
@@ -47,7 +51,9 @@ sys.path.insert(0, str(ROOT))
 
 import generate_test_digits  # noqa: E402
 import photo_pages  # noqa: E402
+import number_pages  # noqa: E402
 import sudoku_pages  # noqa: E402
+from artifacts import NUMBERS_CHECKPOINT  # noqa: E402
 from fonts import PRINTED_FONTS, FontError, load_font  # noqa: E402
 from inference import READING_MARGIN, Predictor, find_images, label_from_path  # noqa: E402
 from model import load_mnist  # noqa: E402
@@ -230,6 +236,49 @@ def generated_sudokus(predictor: Predictor, count: int, seed: int, mnist: tuple[
           f"({right}/{81 * count}; puzzle found in {found}/{count})", flush=True)
 
 
+def digits_right(read: str, truth: str) -> int:
+    """How many of ``truth``'s digits ``read`` has, in order (a missed or an extra digit costs
+    only itself, not every digit after it)."""
+    import difflib
+
+    return sum(block.size for block in difflib.SequenceMatcher(None, read, truth, autojunk=False).get_matching_blocks())
+
+
+def print_numbers(name: str, reads: list[str], truths: list[str]) -> None:
+    """One line: the share of numbers read exactly, and of their digits read right."""
+    exact = sum(r == t for r, t in zip(reads, truths))
+    right, total = sum(map(digits_right, reads, truths)), sum(map(len, truths))
+    print(f"{name:58s} {exact / len(truths):7.2%}  ({exact}/{len(truths)} exactly; digits right "
+          f"{right / total:.2%}, {right}/{total})", flush=True)
+
+
+def check_amounts(predictor: Predictor, folder: Path) -> None:
+    """One line for the real check amounts (labels.csv: each image's digits)."""
+    labels_file = folder / "labels.csv"
+    if not labels_file.is_file():
+        print(f"real check amounts: skipped ({labels_file} is absent)")
+        return
+    with labels_file.open(newline="") as handle:
+        rows = [(folder / "images" / row["file"], row["number"]) for row in csv.DictReader(handle)]
+    readings = predictor.read_numbers([path for path, _ in rows])
+    print_numbers("real: check amounts, read exactly", [r.number or "" for r in readings], [n for _, n in rows])
+
+
+def generated_numbers(predictor: Predictor, count: int, seed: int, mnist: tuple[np.ndarray, np.ndarray]) -> None:
+    """Two lines for rows of MNIST test digits drawn by number_pages.py: 4 digits, every
+    fourth with a touching pair; and 2 to 7 digits, a third touching."""
+    images, labels = mnist
+    for name, lengths, touching in (("4 digits, a quarter touching", (4, 4), 4), ("2-7 digits, a third touching", (2, 7), 3)):
+        pictures, truths = [], []
+        for k in range(count):
+            rng = np.random.default_rng([seed, 27, lengths[1], k])
+            pick = rng.integers(0, len(images), int(rng.integers(lengths[0], lengths[1] + 1)))
+            pictures.append(number_pages.number_image(images[pick], rng, touching=k % touching == 0))
+            truths.append("".join(str(d) for d in labels[pick]))
+        readings = predictor.read_numbers(pictures)
+        print_numbers(f"generated numbers: {name}", [r.number or "" for r in readings], truths)
+
+
 def print_accuracy(name: str, results, blanks: bool = False) -> None:
     """One line: the share read right and, with ``blanks``, how many held no digit."""
     correct = sum(bool(r.correct) for r in results)
@@ -254,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=1000,
                         help="of those, how many are photographed on squared and on ruled paper (default: 1000)")
     parser.add_argument("--sudokus", type=int, default=40, help="photos of generated sudoku pages (default: 40)")
+    parser.add_argument("--numbers", type=int, default=400, help="generated numbers of each kind (default: 400)")
+    parser.add_argument("--number-model", default=None,
+                        help=f"model for the written numbers (default: {NUMBERS_CHECKPOINT} where it exists, "
+                             "else --model)")
     parser.add_argument("--variants", type=int, default=50, help="printed variants per digit (default: 50)")
     parser.add_argument("--fonts", nargs="+", help="font files or folders that training never saw, for a second "
                         "printed set (Debian's: /usr/share/fonts/truetype/liberation ...)")
@@ -265,11 +318,16 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"how much surer another reading of an image must be to be taken (default: {READING_MARGIN}; "
                              "1 goes by the first reading always)")
     args = parser.parse_args(argv)
+    if args.number_model is None:
+        numbers = ROOT / NUMBERS_CHECKPOINT
+        args.number_model = str(numbers) if numbers.is_file() else args.model
 
     predictor = Predictor.from_file(args.model)
     predictor.reading_margin = args.reading_margin
     real_world(predictor, args.realworld)
     sudoku_photos(predictor, args.realworld / "numbers" / "sudoku_photos")
+    number_reader = Predictor.from_file(args.number_model) if args.number_model != args.model else predictor
+    check_amounts(number_reader, args.realworld / "numbers" / "check_amounts")
     if args.realworld_only:
         return 0
     images, labels = load_mnist(Path(args.data_dir), train=False)
@@ -298,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
            photographed(subset[photos], (args.seed, 3), ruled=True), sublabels[photos])
     report("MNIST digits drawn to a canvas's edge, some strokes broken", drawn_off_canvas(subset, args.seed), sublabels)
     generated_sudokus(predictor, args.sudokus, args.seed, (images.numpy(), labels.numpy()))
+    generated_numbers(number_reader, args.numbers, args.seed, (images.numpy(), labels.numpy()))
     with tempfile.TemporaryDirectory() as tmp:
         report(f"printed: matplotlib's {len(PRINTED_FONTS)} fonts, random variants",
                *printed(None, args.variants, args.seed, Path(tmp) / "matplotlib"))

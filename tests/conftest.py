@@ -110,6 +110,20 @@ def real_model(real_mnist_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def numbers_model(real_mnist_dir, tmp_path_factory) -> Path:
+    """A LeNet-5 that can say 'not a digit' (train.py --not-a-digit), trained briefly on real
+    MNIST (4 epochs, about 25 s), for reading whole numbers."""
+    import train
+
+    out = tmp_path_factory.mktemp("numbers_model")
+    code = train.main(["--data-dir", str(real_mnist_dir), "--output", str(out / "lenet5_numbers.pth"),
+                       "--plot", str(out / "training_results.png"), "--epochs", "4", "--device", "cpu",
+                       "--not-a-digit", "8000", "--runs-dir", str(out / "runs")])
+    assert code == 0
+    return out / "lenet5_numbers.pth"
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tiny_mnist, tmp_path_factory) -> Path:
     """A checkpoint from a quick train.py run on the tiny font-digit set: a real model file
     for the inference tests, trained in a couple of seconds."""

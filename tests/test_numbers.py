@@ -1,0 +1,184 @@
+"""inference.py --number: rows of MNIST test digits drawn here (number_pages.py), never the
+development check amounts."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import inference
+import number_pages
+import train
+import whole_numbers
+from model import load_checkpoint, load_mnist
+from tests.conftest import tiny_train_args
+
+
+@pytest.fixture(scope="module")
+def mnist_test(real_mnist_dir):
+    images, labels = load_mnist(real_mnist_dir, train=False)
+    return images.numpy(), labels.numpy()
+
+
+def numbers(mnist_test, kind: dict, count: int = 12, length: int = 4, seed: int = 0):
+    """``count`` drawn numbers of ``length`` MNIST test digits, and their digits as text."""
+    images, labels = mnist_test
+    pictures, truths = [], []
+    for k in range(count):
+        rng = np.random.default_rng([seed, k])
+        pick = rng.integers(0, len(images), length)
+        pictures.append(number_pages.number_image(images[pick], rng, **kind))
+        truths.append("".join(str(d) for d in labels[pick]))
+    return pictures, truths
+
+
+@pytest.mark.parametrize("name, kind, exact", [
+    ("spaced", {"separators": False, "baseline": False}, 11),
+    ("touching", {"touching": True, "separators": False, "baseline": False}, 9),
+    ("broken", {"broken": True, "separators": False, "baseline": False}, 9),
+    ("separators and a baseline", {"separators": True, "baseline": True}, 10),
+])
+def test_numbers_read_whole(numbers_model, mnist_test, name, kind, exact):
+    """Each kind of row is read digit for digit, twelve of them: spaced rows all but about one
+    (an MNIST digit itself is misread now and then), rows whose every number has a touching
+    pair or a broken digit three in four (the numbers model reads 84% of rows with a touching
+    pair; a digit broken in two is at times read as two), and a separator or
+    the baseline is not read as a digit (at most one row longer than it is)."""
+    predictor = inference.Predictor.from_file(numbers_model)
+    pictures, truths = numbers(mnist_test, kind)
+    reads = [r.number or "" for r in predictor.read_numbers(pictures)]
+    assert sum(r == t for r, t in zip(reads, truths)) >= exact, list(zip(reads, truths))
+    assert sum(len(r) > len(t) for r, t in zip(reads, truths)) <= 1, list(zip(reads, truths))
+
+
+def test_touching_pair_is_cut(numbers_model, mnist_test):
+    """Two digits drawn overlapping, one piece of ink, are read as two."""
+    images, labels = mnist_test
+    zero, six = images[np.flatnonzero(labels == 0)[0]], images[np.flatnonzero(labels == 6)[0]]
+    picture = number_pages.number_image(np.stack([six, zero, zero]), np.random.default_rng(3), touching=True,
+                                        separators=False, baseline=False)
+    line = whole_numbers.ink_line(picture)
+    assert len(line.boxes) >= 2
+    assert inference.Predictor.from_file(numbers_model).read_number(picture).number == "600"
+
+
+def test_a_long_line_is_read(numbers_model, mnist_test):
+    """45 digits in one row: read, not refused, nearly all of them."""
+    import difflib
+
+    pictures, truths = numbers(mnist_test, {"separators": False}, count=1, length=45, seed=5)
+    read = inference.Predictor.from_file(numbers_model).read_number(pictures[0]).number
+    matcher = difflib.SequenceMatcher(None, read, truths[0], autojunk=False)
+    assert sum(b.size for b in matcher.get_matching_blocks()) >= 40
+
+
+def test_no_digits():
+    """A blank page, and a page with only a dot, a dash and a baseline, hold no digits."""
+    blank = np.full((60, 300), 0.9, np.float32)
+    marks = blank.copy()
+    marks[50, :] = 0.3  # a printed baseline
+    marks[30:33, 150:180] = 0.1  # a dash
+    marks[44:48, 100:104] = 0.1  # a dot
+    assert whole_numbers.ink_line(blank) is None
+    predictor = inference.Predictor(_Uniform())
+    for page in (blank, marks):
+        reading = predictor.read_number(page)
+        assert reading.number is None and reading.error == inference.NO_DIGITS
+
+
+class _Uniform:
+    """A stand-in network that is sure of nothing."""
+
+    def probabilities(self, digits, batch_size=1024):
+        return np.full((len(digits), 10), 0.1, np.float32)
+
+
+def test_not_a_digit_training(tiny_mnist, tmp_path):
+    """train.py --not-a-digit adds a class 'none' with an output of its own, which inference reads."""
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "1", "--not-a-digit", "200")) == 0
+    checkpoint = load_checkpoint(tmp_path / "model.pth")
+    assert checkpoint.classes == tuple("0123456789") + ("none",)
+    assert checkpoint.model_state["classifier.5.weight"].shape[0] == 11
+    pieces = number_pages.not_digits(np.zeros((5, 28, 28), np.uint8) + 0, 0, np.random.default_rng(0))
+    assert pieces.shape == (0, 28, 28)
+
+
+def test_not_digits_are_not_single_digits(mnist_test):
+    """The 'none' images are what cutting offers: mostly wider than one digit, all framed MNIST's way."""
+    images, _ = mnist_test
+    pieces = number_pages.not_digits(images[:500], 300, np.random.default_rng(0))
+    assert pieces.shape == (300, 28, 28) and pieces.dtype == np.uint8
+    ink = pieces > 0
+    widths = ink.any(1).sum(1)
+    heights = ink.any(2).sum(1)
+    assert np.mean(np.maximum(widths, heights) >= 19) > 0.95  # the longer side is MNIST's 20 pixels
+    assert np.mean(widths > heights) > 0.25  # pairs and a digit with a slice lie wide
+
+
+def test_cli(numbers_model, mnist_test, tmp_path, capsys):
+    """--number prints each number, --json gives digits with boxes, --report is written; an
+    image with no digits is one error line and exit 1 after the rest are read."""
+    pictures, truths = numbers(mnist_test, {"separators": True}, count=2, seed=1)
+    paths = []
+    for k, picture in enumerate(pictures):
+        paths.append(tmp_path / f"number_{k}.png")
+        Image.fromarray(np.round(picture * 255).astype(np.uint8)).save(paths[-1])
+    Image.new("L", (300, 60), 230).save(tmp_path / "blank.png")
+    report = tmp_path / "report.png"
+    code = inference.main(["--number", "--model", str(numbers_model), *map(str, paths), str(tmp_path / "blank.png"),
+                           "--report", str(report)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert any(line.endswith(f"error: {inference.NO_DIGITS}") and "blank.png" in line for line in out.splitlines())
+    for path, truth in zip(paths, truths):
+        assert f"{path}  {truth}" in out
+    assert Image.open(report).size[0] > 100
+
+    assert inference.main(["--number", "--json", "--model", str(numbers_model), str(paths[0])]) == 0
+    reading = json.loads(capsys.readouterr().out)["numbers"][0]
+    assert reading["number"] == truths[0]
+    assert [d["value"] for d in reading["digits"]] == [int(c) for c in truths[0]]
+    width = Image.open(paths[0]).size[0]
+    lefts = [d["box"][0] for d in reading["digits"]]
+    assert lefts == sorted(lefts) and all(0 <= d["box"][0] < width for d in reading["digits"])
+
+
+def test_single_digit_reading_suggests_number(numbers_model, mnist_test, tmp_path, capsys):
+    """A row of digits read the single-digit way says it holds several and names --number."""
+    pictures, _ = numbers(mnist_test, {"separators": False}, count=1, seed=2)
+    path = tmp_path / "row.png"
+    Image.fromarray(np.round(pictures[0] * 255).astype(np.uint8)).save(path)
+    assert inference.main(["--model", str(numbers_model), str(path)]) == 0
+    assert "holds a row of 4 digits: read them all with --number" in capsys.readouterr().out
+
+    images, labels = mnist_test  # one digit on as wide a page is one digit: no hint
+    single = number_pages.number_image(images[:1], np.random.default_rng(0), separators=False)
+    page = np.full((single.shape[0], 3 * single.shape[0]), float(np.median(single)), np.float32)
+    page[:, :single.shape[1]] = single[:, :page.shape[1]]
+    Image.fromarray(np.round(page * 255).astype(np.uint8)).save(path)
+    assert inference.main(["--model", str(numbers_model), str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"predicted {labels[0]}" in out and "--number" not in out
+
+
+@pytest.mark.parametrize("argv", [["--number"], ["--number", "--sudoku", "x.png"], ["--number", "--mnist-test"]])
+def test_flag_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        inference.main(argv)
+    assert exc.value.code == 2
+    assert "--number" in capsys.readouterr().err
+
+
+def test_a_resumed_run_writes_where_it_wrote(tiny_mnist, tmp_path, monkeypatch, ctrl_c_after_epoch_1):
+    """--resume without --output continues the run's own checkpoint: a numbers model stopped
+    and resumed never lands in (or overwrites) lenet5_model.pth."""
+    monkeypatch.chdir(tmp_path)
+    with ctrl_c_after_epoch_1():
+        assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "2", "--not-a-digit", "50")) == 130
+    args = tiny_train_args(tiny_mnist, tmp_path, "--resume", str(tmp_path / "model_last.pth"))
+    at = args.index("--output")
+    assert train.main(args[:at] + args[at + 2:]) == 0
+    assert load_checkpoint(tmp_path / "model_last.pth").meta["epoch"] == 2
+    assert load_checkpoint(tmp_path / "model.pth").classes[-1] == "none"
+    assert not (tmp_path / "lenet5_model.pth").exists()

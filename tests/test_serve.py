@@ -1,0 +1,89 @@
+"""serve.py's API through FastAPI's test client: answers, bad input, and the server going on."""
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="serve.py needs FastAPI: pip install -r requirements.txt")
+from fastapi.testclient import TestClient  # noqa: E402
+
+import inference  # noqa: E402
+import serve  # noqa: E402
+
+
+@pytest.fixture()
+def client(tiny_model):
+    return TestClient(serve.create_app(inference.Predictor.from_file(tiny_model), tiny_model.name))
+
+
+def png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_page_health_and_docs(client, tiny_model):
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text and "/api/predict" in page.text
+    health = client.get("/api/health").json()
+    assert health["status"] == "ok" and health["model"] == tiny_model.name
+    assert health["classes"] == list(range(10))
+    assert client.get("/docs").status_code == 200
+    assert "/api/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_predict_gives_the_command_lines_json(real_model, digits_dir):
+    """The same results as inference.py --json, in the order sent, with the 28x28 on request."""
+    client = TestClient(serve.create_app(inference.Predictor.from_file(real_model), real_model.name))
+    names = ["digit_3.png", "digit_7.png"]
+    files = [("files", (name, (digits_dir / name).read_bytes(), "image/png")) for name in names]
+    response = client.post("/api/predict?top_k=3&digit_image=true", files=files)
+    assert response.status_code == 200
+    answer = response.json()
+    assert [r["path"] for r in answer["results"]] == names
+    assert [r["prediction"] for r in answer["results"]] == [3, 7]
+    assert answer["summary"]["total"] == 2
+    first = answer["results"][0]
+    assert len(first["probabilities"]) == 10 and len(first["top_k"]) == 3 and first["top_k"][0][0] == 3
+    seen = Image.open(io.BytesIO(base64.b64decode(first["digit_image"])))
+    assert seen.size == (28, 28)
+
+
+def test_bad_input_is_400_or_413_and_the_server_goes_on(client, monkeypatch):
+    good = png(np.pad(np.full((20, 6), 255, np.uint8), 10))
+    truncated = good[: len(good) // 2]
+    bomb = io.BytesIO()
+    Image.new("L", (8000, 6000), 255).save(bomb, format="PNG")  # 48 megapixels in a few kilobytes
+    cases = {"notes.txt": b"not an image at all", "empty.png": b"", "half.png": truncated, "bomb.png": bomb.getvalue()}
+    for name, data in cases.items():
+        response = client.post("/api/predict", files={"files": (name, data)})
+        assert response.status_code == 400, name
+        detail = response.json()["detail"]
+        assert detail.startswith(f"{name}: ") and "\n" not in detail
+    monkeypatch.setattr(serve, "MAX_UPLOAD", 1000)
+    response = client.post("/api/predict", files={"files": ("big.png", b"x" * 1001)})
+    assert response.status_code == 413 and "smaller image" in response.json()["detail"]
+    response = client.post("/api/predict", files={"files": ("one.png", good)})
+    result = response.json()["results"][0]
+    assert response.status_code == 200 and "error" not in result and result["prediction"] in range(10)
+
+
+def test_number_and_sudoku_options(client):
+    """number=true answers as inference.py --number --json; sudoku=true as --sudoku --json."""
+    page = np.full((60, 200), 255, np.uint8)
+    response = client.post("/api/predict?number=true", files={"files": ("blank.png", png(page))})
+    assert response.status_code == 200
+    reading = response.json()["numbers"][0]
+    assert reading["path"] == "blank.png" and reading["error"] == inference.NO_DIGITS
+    response = client.post("/api/predict?sudoku=true", files={"files": ("blank.png", png(page))})
+    assert response.json()["sudokus"][0]["error"] == inference.NO_PUZZLE
+    assert client.post("/api/predict?sudoku=true&number=true", files={"files": ("b.png", png(page))}).status_code == 400
+
+
+def test_no_model_is_one_line(tmp_path, capsys):
+    assert serve.main(["--model", str(tmp_path / "missing.pth")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "python train.py" in err

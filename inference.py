@@ -165,8 +165,6 @@ class Prediction:
 
 SUDOKU_SIDE = 1500  # a puzzle photo is read at this many pixels a side at least: its cells are still 60-120
 NO_PUZZLE = "no sudoku found: no four-sided frame ruled into 9 x 9 cells (is the whole puzzle in the photo?)"
-
-
 ROW_ASPECT = 1.6  # an image at least this many times wider than tall may hold a row of digits
 PUZZLE_SIDE = 600  # and one at least this many pixels each way, a whole sudoku
 NUMBER_SIDE = 2000  # a number is read from an image this many pixels long at most: its digits are 64 high
@@ -237,6 +235,28 @@ class SudokuReading:
         if self.error is not None:
             result["error"] = self.error
         return result
+
+
+def source_name(item: ImageInput) -> str:
+    """How a result names its input: a file by its path, anything else by its type."""
+    return str(item) if isinstance(item, (str, Path)) else f"<{type(item).__name__}>"
+
+
+def grey_at(image: ImageInput, longest: int) -> tuple[np.ndarray, float]:
+    """An input as grey 0-1, a file decoded at ``longest`` pixels or more (a large JPEG at a
+    reduced scale), and the image's full width over the width decoded, to give boxes in the
+    image's own pixels. An ImageReadError where a file cannot be read."""
+    if isinstance(image, (str, Path)):
+        image = read_image(Path(image), longest=longest)
+    gray = to_grayscale(image)
+    full = image.info.get("full_size") if hasattr(image, "info") else None
+    return gray, full[0] / gray.shape[1] if full else 1.0
+
+
+def check_reads_the_digits(classes: tuple[str, ...], task: str) -> None:
+    """A ValueError that says why, where a model (fine-tuned on other classes) cannot ``task``."""
+    if not reads_the_digits(classes):
+        raise ValueError(f"{task} needs a model that reads the ten digits; this one reads {', '.join(classes)}")
 
 
 class Predictor:
@@ -321,21 +341,15 @@ class Predictor:
         network as one of 1-9, the digits a sudoku holds. A model fine-tuned with a ``none``
         class may also call a cell blank. A photo with no whole puzzle in it, or a file
         that cannot be read, gives a reading with ``error`` set."""
-        source = str(image) if isinstance(image, (str, Path)) else f"<{type(image).__name__}>"
-        if not reads_the_digits(self.classes):
-            raise ValueError(f"reading a sudoku needs a model that reads the ten digits; this one reads "
-                             f"{', '.join(self.classes)}")
+        source = source_name(image)
+        check_reads_the_digits(self.classes, "reading a sudoku")
         try:
-            if isinstance(image, (str, Path)):
-                image = read_image(Path(image), longest=SUDOKU_SIDE)
-            gray = to_grayscale(image)
+            gray, scale = grey_at(image, SUDOKU_SIDE)
         except ImageReadError as exc:
             return SudokuReading(source, error=str(exc))
         puzzle = sudoku.find_puzzle(gray)
         if puzzle is None:
             return SudokuReading(source, error=NO_PUZZLE)
-        full = image.info.get("full_size") if hasattr(image, "info") else None
-        scale = full[0] / gray.shape[1] if full else 1.0  # a JPEG decoded at a reduced scale
         digits = [i for i, cell in enumerate(puzzle.cells) if cell.ink is not None]
         grid, confidence = [0] * 81, [None] * 81
         if digits:
@@ -361,14 +375,11 @@ class Predictor:
         model trained with --not-a-digit can say that a candidate is half a digit, or two, and
         reads better. An image with no digits, or a file that cannot be read, gives a reading
         with ``error`` set."""
-        if not reads_the_digits(self.classes):
-            raise ValueError(f"reading a number needs a model that reads the ten digits; this one reads "
-                             f"{', '.join(self.classes)}")
+        check_reads_the_digits(self.classes, "reading a number")
         inputs = list(inputs)
         workers = min(workers if workers is not None else (os.cpu_count() or 1), len(inputs) // 8)
         cut = map_in_processes(number_candidates, inputs, workers, chunksize=8)
-        readings = [NumberReading(str(item) if isinstance(item, (str, Path)) else f"<{type(item).__name__}>",
-                                  error=error) for item, (error, _, _, _) in zip(inputs, cut)]
+        readings = [NumberReading(source_name(item), error=error) for item, (error, _, _, _) in zip(inputs, cut)]
         found = [(reading, *job[1:]) for reading, job in zip(readings, cut) if job[0] is None]
         if not found:
             return readings
@@ -391,7 +402,7 @@ class Predictor:
     def _prepare(item: ImageInput, label: int | str | None, found: Examined,
                  classes: tuple[str, ...]) -> tuple[Prediction, Digit | None]:
         is_path = isinstance(item, (str, Path))
-        source = str(item) if is_path else f"<{type(item).__name__}>"
+        source = source_name(item)
         if label is None and is_path:
             label = label_from_path(Path(item), classes)
         digit, preview, error = found
@@ -406,17 +417,14 @@ def number_candidates(image: ImageInput) -> tuple[str | None, whole_numbers.Line
     an error or None, the line of ink, its candidates, and the image's full width over the
     width read (a JPEG is decoded at a reduced scale)."""
     try:
-        if isinstance(image, (str, Path)):
-            image = read_image(Path(image), longest=NUMBER_SIDE)
-        gray = to_grayscale(image)
+        gray, scale = grey_at(image, NUMBER_SIDE)
     except ImageReadError as exc:
         return str(exc), None, [], 1.0
-    full = image.info.get("full_size") if hasattr(image, "info") else None
     line = whole_numbers.ink_line(gray)
     found = whole_numbers.candidates(line) if line is not None else []
     if not found:
         return NO_DIGITS, None, [], 1.0
-    return None, line, found, full[0] / gray.shape[1] if full else 1.0
+    return None, line, found, scale
 
 
 @contextlib.contextmanager
@@ -635,7 +643,7 @@ def read_numbers(predictor: Predictor, images: list[Path], args: argparse.Namesp
     else:
         if "none" not in predictor.classes:
             print(f"note: {args.model} cannot say 'not a digit'; one that can reads numbers better: "
-                  f"python train.py --not-a-digit 12000 --output {NUMBERS_CHECKPOINT}")
+                  f"python train.py --preset numbers (it writes {NUMBERS_CHECKPOINT})")
         width = max(len(r.source) for r in readings)
         for reading in readings:
             if reading.error is not None:
@@ -648,11 +656,15 @@ def read_numbers(predictor: Predictor, images: list[Path], args: argparse.Namesp
     return 1 if problems or any(r.error is not None for r in readings) else 0
 
 
-def read_again(source: str, longest: int):
-    """The image a reading came from, read again for a report (as it was read: ``longest``),
-    or None where it was no file or cannot be read now."""
+def read_again(source: str, longest: int) -> tuple[np.ndarray, float] | None:
+    """The image a reading came from, read again for a report as it was read (``grey_at``):
+    grey, and the decoded width over the image's own (to draw boxes given in its pixels);
+    None where it was no file or cannot be read now."""
     try:
-        return read_image(Path(source), longest=longest) if Path(source).is_file() else None
+        if not Path(source).is_file():
+            return None
+        gray, full_over_read = grey_at(Path(source), longest)
+        return gray, 1 / full_over_read
     except ImageReadError:
         return None
 
@@ -669,14 +681,13 @@ def write_number_report(readings: list[NumberReading], path: Path, max_images: i
     FigureCanvasAgg(fig)
     for ax, reading in zip(fig.subplots(len(shown), 1, squeeze=False)[:, 0], shown):
         ax.axis("off")
-        image = read_again(reading.source, NUMBER_SIDE)
+        again = read_again(reading.source, NUMBER_SIDE)
         name = Path(reading.source).name[:50]
         title = f"{name}: {reading.number}" if reading.error is None else f"{name}: {reading.error}"
         ax.set_title(title, fontsize=9, loc="left", color="black" if reading.error is None else "tab:orange")
-        if image is None:
+        if again is None:
             continue
-        gray = to_grayscale(image)
-        scale = gray.shape[1] / image.info.get("full_size", (gray.shape[1],))[0]
+        gray, scale = again
         ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
         for digit in reading.digits or []:
             x, y, w, h = (v * scale for v in digit.box)
@@ -741,18 +752,17 @@ def write_sudoku_report(readings: list[SudokuReading], path: Path, max_photos: i
     for (photo_ax, grid_ax), reading in zip(axes, shown):
         photo_ax.axis("off")
         grid_ax.axis("off")
-        image = read_again(reading.source, SUDOKU_SIDE)
+        again = read_again(reading.source, SUDOKU_SIDE)
         name = Path(reading.source).name[:40]
-        if image is not None:
-            gray = to_grayscale(image)
+        if again is not None:
+            gray, scale = again
             photo_ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
             if reading.corners is not None:
-                scale = gray.shape[1] / image.info.get("full_size", (gray.shape[1],))[0]
                 outline = np.array(reading.corners + reading.corners[:1]) * scale
                 photo_ax.plot(outline[:, 0], outline[:, 1], color="lime", linewidth=2)
         photo_ax.set_title(name if reading.error is None else f"{name}\n{reading.error[:60]}", fontsize=8,
                            color="black" if reading.error is None else "tab:orange")
-        if image is None or reading.grid is None:
+        if again is None or reading.grid is None:
             continue
         straight = sudoku.straighten(gray, np.float32(reading.corners) * scale)
         grid_ax.imshow(straight, cmap="gray", vmin=0, vmax=1, alpha=0.5)

@@ -18,12 +18,10 @@ INK = 0.3  # an MNIST pixel above this (0-1) is ink
 
 
 def _cropped(digit: np.ndarray) -> np.ndarray:
-    """An MNIST digit (uint8 28x28) as 0-1 ink cropped to its strokes."""
+    """An MNIST digit (uint8 28x28) as 0-1 ink cropped to its strokes (whole, where it has none)."""
     ink = digit.astype(np.float32) / 255
-    rows, cols = np.flatnonzero(ink.max(1) > INK), np.flatnonzero(ink.max(0) > INK)
-    if not len(rows):
-        return ink
-    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    cropped = _tight(ink, rows=1, cols=1)
+    return ink if cropped is None else cropped
 
 
 def _side_by_side(left: np.ndarray, right: np.ndarray, gap: int, drop: int = 0) -> np.ndarray:
@@ -40,11 +38,13 @@ def _side_by_side(left: np.ndarray, right: np.ndarray, gap: int, drop: int = 0) 
     return canvas
 
 
-def _tight(ink: np.ndarray) -> np.ndarray | None:
-    rows, cols = np.flatnonzero(ink.max(1) > INK), np.flatnonzero(ink.max(0) > INK)
-    if len(rows) < 3 or len(cols) < 2:
+def _tight(ink: np.ndarray, rows: int = 3, cols: int = 2) -> np.ndarray | None:
+    """0-1 ink cropped to its strokes, or None where they span fewer than ``rows`` rows or
+    ``cols`` columns (too little left to be anything)."""
+    inked_rows, inked_cols = np.flatnonzero(ink.max(1) > INK), np.flatnonzero(ink.max(0) > INK)
+    if len(inked_rows) < rows or len(inked_cols) < cols:
         return None
-    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    return ink[inked_rows[0]:inked_rows[-1] + 1, inked_cols[0]:inked_cols[-1] + 1]
 
 
 def not_digits(images: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:

@@ -93,30 +93,30 @@ def create_app(predictor: "Predictor", model_name: str, numbers_model: Path | No
         if number and sudoku:
             raise HTTPException(400, "number and sudoku go one at a time")
         with tempfile.TemporaryDirectory() as tmp:
-            paths = []
+            names, paths, images = [], [], []
             for k, upload in enumerate(files):
-                name = Path(upload.filename or f"image_{k}").name or f"image_{k}"
+                name = Path(upload.filename or "").name or f"image_{k}"
                 data = upload.file.read(MAX_UPLOAD + 1)
                 if len(data) > MAX_UPLOAD:
                     raise HTTPException(413, f"{name}: larger than {MAX_UPLOAD // (1024 * 1024)} MB; send a smaller image")
                 path = Path(tmp) / f"{k}_{name}"
                 path.write_bytes(data)
-                try:
-                    read_image(path, longest=2 * WORK_SIDE)  # what the command line refuses, refused the same way
+                try:  # decoded as the single-digit path decodes a file, so what it refuses is refused the same way
+                    images.append(read_image(path, longest=2 * WORK_SIDE))
                 except ImageReadError as exc:
                     raise HTTPException(400, f"{name}: {exc}") from None
+                names.append(name)
                 paths.append(path)
-            named = {str(path): Path(upload.filename or path.name).name for path, upload in zip(paths, files)}
             if sudoku:
                 readings = [predictor.read_sudoku(path) for path in paths]
-                return {"sudokus": [dict(r.to_json(solve=True), path=named[r.source]) for r in readings]}
+                return {"sudokus": [dict(r.to_json(solve=True), path=name) for r, name in zip(readings, names)]}
             if number:
                 readings = number_reader().read_numbers(paths)
-                return {"numbers": [dict(r.to_json(), path=named[r.source]) for r in readings]}
-            results = predictor.predict(paths)
+                return {"numbers": [dict(r.to_json(), path=name) for r, name in zip(readings, names)]}
+        results = predictor.predict(images)  # the images decoded above, not the files again
         answers = []
-        for result in results:
-            answer = dict(result.to_json(), path=named[result.source])
+        for result, name in zip(results, names):
+            answer = dict(result.to_json(), path=name)
             if top_k > 1:
                 answer["top_k"] = [[d, p] for d, p in result.top_k(top_k)]
             if digit_image and result.image is not None:

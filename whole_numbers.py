@@ -176,12 +176,11 @@ def _cuts(piece: np.ndarray, height: float) -> list[tuple[int, int]]:
     w = piece.shape[1]
     if w < CUT_FROM * height:
         return [(0, w)]
-    columns = piece
-    filled = columns.any(0)
-    rows = np.arange(columns.shape[0])[:, None]
-    top = np.where(columns, rows, columns.shape[0]).min(0).astype(np.float32)
-    bottom = np.where(columns, rows, -1).max(0).astype(np.float32)
-    count = columns.sum(0).astype(np.float32)
+    filled = piece.any(0)
+    rows = np.arange(piece.shape[0])[:, None]
+    top = np.where(piece, rows, piece.shape[0]).min(0).astype(np.float32)
+    bottom = np.where(piece, rows, -1).max(0).astype(np.float32)
+    count = piece.sum(0).astype(np.float32)
     margin = max(2, int(CUT_SPACING * height))
     found: list[tuple[float, int]] = []
     for profile in (count, -top, bottom):

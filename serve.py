@@ -83,20 +83,22 @@ def create_app(predictor: "Predictor", model_name: str, numbers_model: Path | No
                 "number_model": numbers_model.name if numbers_model else model_name}
 
     @app.post("/api/predict")
-    def predict(files: list[UploadFile] = File(..., description="one or more images"),
-                top_k: int = Query(1, ge=1, le=20, description="also the next likeliest classes, up to K in all"),
-                number: bool = Query(False, description="read each image as a row of digits (inference.py --number)"),
-                sudoku: bool = Query(False, description="read each image as a whole sudoku (inference.py --sudoku)"),
-                digit_image: bool = Query(False, description="add the 28x28 the network saw, as a base64 PNG")) -> dict:
+    async def predict(files: list[UploadFile] = File(..., description="one or more images"),
+                      top_k: int = Query(1, ge=1, le=20, description="also the next likeliest classes, up to K in all"),
+                      number: bool = Query(False, description="read each image as a row of digits (inference.py --number)"),
+                      sudoku: bool = Query(False, description="read each image as a whole sudoku (inference.py --sudoku)"),
+                      digit_image: bool = Query(False, description="add the 28x28 the network saw, as a base64 PNG")) -> dict:
         """What ``inference.py --json`` prints for the images (with ``number`` or ``sudoku``, what
         it prints with --number or --sudoku)."""
         if number and sudoku:
             raise HTTPException(400, "number and sudoku go one at a time")
+        # read here, in the event loop, one request at a time: as a plain def, FastAPI's threads read eight at
+        # once and contend for the interpreter's lock (paired runs of serve_benchmark.py: 0.64 of the time)
         with tempfile.TemporaryDirectory() as tmp:
             names, paths, images = [], [], []
             for k, upload in enumerate(files):
                 name = Path(upload.filename or "").name or f"image_{k}"
-                data = upload.file.read(MAX_UPLOAD + 1)
+                data = await upload.read(MAX_UPLOAD + 1)
                 if len(data) > MAX_UPLOAD:
                     raise HTTPException(413, f"{name}: larger than {MAX_UPLOAD // (1024 * 1024)} MB; send a smaller image")
                 path = Path(tmp) / f"{k}_{name}"

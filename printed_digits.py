@@ -14,7 +14,7 @@ import hashlib
 import io
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -63,23 +63,30 @@ def printed_digits(per_font: int, seed: int, fonts: Sequence[str] = PRINTED_FONT
     there, under a key of everything that shapes it (the settings, this code, the
     preprocessing, the font files and the imaging libraries), and read back in a tenth of a
     second by every later run that would draw the same."""
-    cache = None
-    if cache_dir is not None:
-        cache = Path(cache_dir) / f"printed_digits_{_cache_key(per_font, seed, fonts)}.npz"
+    cache = None if cache_dir is None else Path(cache_dir) / f"printed_digits_{_cache_key(per_font, seed, fonts)}.npz"
+    return kept_in(cache, lambda: _draw(per_font, seed, fonts, workers))
+
+
+def kept_in(cache: Path | None, draw: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """``draw()``'s images and labels, read from ``cache`` where an earlier run kept them
+    there, else drawn and kept (atomically; the oldest files of the same kind beyond
+    CACHE_FILES_KEPT are removed). A read-only or full cache folder costs time, nothing else."""
+    if cache is not None:
         try:
             with np.load(cache) as saved:
                 return saved["images"], saved["labels"]
         except (OSError, KeyError, ValueError):  # not there yet, or unreadable: draw again
             pass
-    images, labels = _draw(per_font, seed, fonts, workers)
+    images, labels = draw()
     if cache is not None:
         buffer = io.BytesIO()
         np.savez(buffer, images=images, labels=labels)
+        kind = cache.name.rsplit("_", 1)[0]
         try:
             atomic_write(cache, lambda tmp: tmp.write_bytes(buffer.getvalue()))
-            for old in sorted(cache.parent.glob("printed_digits_*.npz"), key=lambda p: p.stat().st_mtime)[:-CACHE_FILES_KEPT]:
+            for old in sorted(cache.parent.glob(f"{kind}_*.npz"), key=lambda p: p.stat().st_mtime)[:-CACHE_FILES_KEPT]:
                 old.unlink(missing_ok=True)
-        except OSError:  # a read-only or full cache folder costs the next run time, nothing else
+        except OSError:
             pass
     return images, labels
 

@@ -43,6 +43,7 @@ from model import (
     to_model_input,
 )
 from number_pages import not_digits
+from photo_pages import training_pages
 from printed_digits import METER_SCENES_PER_GLYPH, default_cache_dir, printed_digits
 from runs import (
     DEFAULT_RUNS_DIR,
@@ -59,12 +60,15 @@ EXIT_INTERRUPTED = 130
 # modern framework sensibly goes: no sparse C3 table, no RBF output layer, AdamW not SGD.
 PRESETS = {
     "default": {"activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
-                "augment": True, "printed_digits": 5, "european_forms": 1500, "not_a_digit": 0},
+                "augment": True, "printed_digits": 5, "european_forms": 1500, "not_a_digit": 0,
+                "photo_pages": 0},
     "lenet1998": {"activation": "tanh", "pooling": "avg", "batch_norm": False, "dropout": 0.0,
-                  "augment": False, "printed_digits": 0, "european_forms": 0, "not_a_digit": 0},
+                  "augment": False, "printed_digits": 0, "european_forms": 0, "not_a_digit": 0,
+                  "photo_pages": 0},
     # for inference.py --number: the default, able to say "not a digit" (docs/inference.md)
     "numbers": {"activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
-                "augment": True, "printed_digits": 5, "european_forms": 1500, "not_a_digit": 12000},
+                "augment": True, "printed_digits": 5, "european_forms": 1500, "not_a_digit": 12000,
+                "photo_pages": 0},
 }
 
 
@@ -124,6 +128,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "touching digits, half a digit, a digit and a slice of its neighbour) as an 11th "
                              "class, none, so that inference.py --number can tell them apart; 0 for ten "
                              "classes (default: the preset's, 12000 for numbers, else 0)")
+    parser.add_argument("--photo-pages", type=int, default=None, metavar="N",
+                        help="add N training digits drawn onto photographed squared and ruled paper and onto "
+                             "canvases they run off, as the preprocessing finds them (photo_pages.py; about 3 minutes "
+                             "on two cores for 9000, kept for the next run; docs/training.md); 0 for none "
+                             "(default: the preset's, 0)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                         help="random rotation, scale and shift of each training image "
                              "(default: the preset's, on for default)")
@@ -160,6 +169,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--printed-digits must be 0 or more, got {args.printed_digits}")
     if args.not_a_digit < 0:
         parser.error(f"--not-a-digit must be 0 or more, got {args.not_a_digit}")
+    if args.photo_pages < 0:
+        parser.error(f"--photo-pages must be 0 or more, got {args.photo_pages}")
     if args.european_forms < 0:
         parser.error(f"--european-forms must be 0 or more, got {args.european_forms}")
     if args.weight_decay < 0:
@@ -413,6 +424,7 @@ def run(args: argparse.Namespace) -> int:
             setattr(args, key, saved[key])  # the run continues as it was set up
         args.european_forms = saved.get("european_forms", 0)  # runs from before it had none
         args.not_a_digit = saved.get("not_a_digit", 0)
+        args.photo_pages = saved.get("photo_pages", 0)
         args.ema = saved.get("ema", 0.0)  # and before the weights were averaged
         args.precision = saved.get("precision", "fp32")  # runs from before --precision were fp32
         args.preset = saved.get("preset", "default")  # and before variants and run folders, default
@@ -465,6 +477,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"Printed digits: {len(printed_x)} ({len(PRINTED_FONTS)} fonts x 10 digits x {args.printed_digits} "
               f"glyphs and {METER_SCENES_PER_GLYPH * args.printed_digits} meter scenes) added to training "
               f"({time.perf_counter() - drawing:.1f} s; kept in {cache_dir} for the next run)")
+    if args.photo_pages:  # the training split's digits on pages, as the preprocessing finds them again
+        drawing = time.perf_counter()
+        paged_x, paged_y = map(torch.from_numpy, training_pages(train_x.numpy(), train_y.numpy(), args.photo_pages,
+                                                                  args.seed, os.cpu_count() or 1, default_cache_dir()))
+        train_x, train_y = torch.cat([train_x, paged_x]), torch.cat([train_y, paged_y.to(train_y.dtype)])
+        print(f"Photo pages: {len(paged_x)} of {args.photo_pages} digits drawn on squared and ruled paper and to a "
+              f"canvas's edge, as the preprocessing found them, added to training "
+              f"({time.perf_counter() - drawing:.1f} s; kept in {default_cache_dir()} for the next run)")
     train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
 
     model = LeNet5(activation=args.activation, pooling=args.pooling, batch_norm=args.batch_norm,

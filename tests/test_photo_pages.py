@@ -115,3 +115,26 @@ def test_a_digit_drawn_off_the_canvas_keeps_the_piece_at_the_other_edge(digits, 
     found = find_digit(1 - canvas)
     assert found is not None
     assert overlap(found.box, whole) > 0.9, f"a piece at an edge was left out: {found.box}, not {whole}"
+
+
+def test_training_pages_are_the_digits_found_again_and_kept_for_the_next_run(digits, tmp_path):
+    labels = np.arange(10)
+    images, kept = photo_pages.training_pages(np.stack(digits), labels, 18, seed=3, cache_dir=tmp_path)
+    assert images.dtype == np.uint8 and images.shape[1:] == (28, 28) and len(images) == len(kept)
+    assert 14 <= len(images) <= 18  # a page whose found box is not the digit's is left out, most are kept
+    # each is its digit, framed MNIST's way: nearer its own clean 28x28 than any other digit's
+    nearer = [similarity(image, mnist_like(digits[label])) > max(
+        similarity(image, mnist_like(digits[other])) for other in range(10) if other != label)
+        for image, label in zip(images, kept)]
+    assert np.mean(nearer) >= 0.8
+    cached = list(tmp_path.glob("photo_pages_*.npz"))
+    assert len(cached) == 1
+    again, again_labels = photo_pages.training_pages(np.stack(digits), labels, 18, seed=3, cache_dir=tmp_path)
+    assert np.array_equal(again, images) and np.array_equal(again_labels, kept)
+    other, _ = photo_pages.training_pages(np.stack(digits), labels, 18, seed=4)
+    assert not np.array_equal(other, images)
+
+
+def test_a_page_whose_grid_is_taken_for_the_digit_is_left_out():
+    a, b = (10, 10, 30, 40), (0, 0, 400, 300)  # the digit's box, and a whole page found instead
+    assert photo_pages._overlap(a, a) == 1.0 and photo_pages._overlap(a, b) < 0.5

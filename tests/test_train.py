@@ -78,6 +78,20 @@ def test_european_forms_join_the_training_set_only(tiny_mnist, tmp_path, capsys)
     assert scheduler["total_steps"] == -(-(300 + 4) // 32)
 
 
+def test_photo_pages_join_the_training_set_only(tiny_mnist, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LENET5_CACHE_DIR", str(tmp_path / "cache"))
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "1", "--photo-pages", "18")) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("Photo pages: "))
+    added = int(line.split()[2])
+    assert 0 < added <= 18 and "of 18 digits drawn on squared and ruled paper" in line
+    assert "MNIST: 300 training, 100 validation, 100 test images" in out
+    assert load_checkpoint(tmp_path / "model.pth").meta["args"]["photo_pages"] == 18
+    scheduler = load_checkpoint(tmp_path / "model_last.pth").extra["scheduler"]
+    assert scheduler["total_steps"] == -(-(300 + added) // 32)
+    assert len(list((tmp_path / "cache").glob("photo_pages_*.npz"))) == 1
+
+
 def test_same_seed_gives_the_same_weights_on_cpu(tiny_mnist, tmp_path):
     runs = []
     for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
@@ -161,6 +175,7 @@ def test_gzipped_files_of_ones_own_are_read_offline(tiny_mnist, tmp_path, offlin
     (["--lr", "-1"], "positive number"),
     (["--batch-size", "many"], "invalid positive_int value"),
     (["--european-forms", "-1"], "--european-forms must be 0 or more"),
+    (["--photo-pages", "-2"], "--photo-pages must be 0 or more"),
     (["--ema", "1"], "--ema must be from 0 up to 1"),
 ])
 def test_bad_flags_are_rejected_with_usage(argv, message, capsys):

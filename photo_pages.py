@@ -24,7 +24,7 @@ from PIL import Image
 
 import preprocess
 from preprocess import find_digit, map_in_processes, stroke_width
-from printed_digits import kept_in
+from printed_digits import box_overlap, kept_in
 
 PHOTO_SIZE = (800, 600)  # a phone photo, scaled down; the preprocessing searches at 640 pixels anyway
 TRAINING_SIZE = (400, 300)  # training's pages: the digit found as in PHOTO_SIZE, drawn and searched in a fifth of the time
@@ -225,13 +225,7 @@ def _found_on_page(job: tuple[np.ndarray, str, tuple[int, ...]]) -> np.ndarray |
     else:
         page, box = paper_photo(digit, rng, ruled=kind == "ruled", size=TRAINING_SIZE)
     found = find_digit(page)
-    if found is None or (box is not None and _overlap(found.box, box) < 0.5):
+    if found is None or box_overlap(found.box, box) < 0.5:
         return None
     return found.image
 
-
-def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """Two boxes' intersection over their union."""
-    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0

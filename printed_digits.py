@@ -137,12 +137,12 @@ def _scene_digit(digit: int, font, kind: int, rng: np.random.Generator, tries: i
         else:
             scene = meter_window(seven_segment(digit, rng), rng)
         found = find_digit(scene)
-        if found is not None and _overlap(found.box, scene.info.get("digit_box")) >= 0.6:
+        if found is not None and box_overlap(found.box, scene.info.get("digit_box")) >= 0.6:
             return found.image
     return _scene_digit(digit, font, 0, rng)
 
 
-def _overlap(found: tuple[int, int, int, int], truth: tuple[int, int, int, int] | None) -> float:
+def box_overlap(found: tuple[int, int, int, int], truth: tuple[int, int, int, int] | None) -> float:
     """Intersection over union of two (left, top, right, bottom) boxes; 1 where the truth is
     the whole picture."""
     if truth is None:

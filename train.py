@@ -469,8 +469,9 @@ def run(args: argparse.Namespace) -> int:
         train_x = torch.cat([train_x, pieces])
         train_y = torch.cat([train_y, torch.full((len(pieces),), classes.index("none"), dtype=train_y.dtype)])
         print(f"Not a digit: {len(pieces)} touching pairs, halves and slices of MNIST digits added as class none")
+    cache_dir = default_cache_dir()  # where drawn training material is kept between runs
     if args.printed_digits:  # training only: validation and test stay pure MNIST
-        drawing, cache_dir = time.perf_counter(), default_cache_dir()
+        drawing = time.perf_counter()
         printed_x, printed_y = map(torch.from_numpy, printed_digits(args.printed_digits, args.seed,
                                                                   workers=os.cpu_count() or 1, cache_dir=cache_dir))
         train_x, train_y = torch.cat([train_x, printed_x]), torch.cat([train_y, printed_y])
@@ -480,11 +481,11 @@ def run(args: argparse.Namespace) -> int:
     if args.photo_pages:  # the training split's digits on pages, as the preprocessing finds them again
         drawing = time.perf_counter()
         paged_x, paged_y = map(torch.from_numpy, training_pages(train_x.numpy(), train_y.numpy(), args.photo_pages,
-                                                                  args.seed, os.cpu_count() or 1, default_cache_dir()))
+                                                                  args.seed, os.cpu_count() or 1, cache_dir))
         train_x, train_y = torch.cat([train_x, paged_x]), torch.cat([train_y, paged_y.to(train_y.dtype)])
         print(f"Photo pages: {len(paged_x)} of {args.photo_pages} digits drawn on squared and ruled paper and to a "
               f"canvas's edge, as the preprocessing found them, added to training "
-              f"({time.perf_counter() - drawing:.1f} s; kept in {default_cache_dir()} for the next run)")
+              f"({time.perf_counter() - drawing:.1f} s; kept in {cache_dir} for the next run)")
     train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
 
     model = LeNet5(activation=args.activation, pooling=args.pooling, batch_norm=args.batch_norm,

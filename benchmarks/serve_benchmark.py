@@ -36,6 +36,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from inference import Predictor, find_images, label_from_path  # noqa: E402
+from model import load_mnist  # noqa: E402
+from real_world_eval import drawn_off_canvas  # noqa: E402
 
 
 SENT_SIDE = 112  # what web/index.html sends of its 280x280 canvas
@@ -92,15 +97,10 @@ def timed(requests: int, concurrency: int, call) -> tuple[np.ndarray, int]:
 
 def in_process(model: str) -> None:
     """How long one reading of the drawing takes without HTTP: the median of 50 (Predictor.predict)."""
-    from PIL import Image as PILImage
-
-    sys.path.insert(0, str(ROOT))
-    from inference import Predictor
-
     predictor = Predictor.from_file(model)
     line = []
     for side in (SENT_SIDE, 280):
-        image = PILImage.open(io.BytesIO(canvas_digit(side)))
+        image = Image.open(io.BytesIO(canvas_digit(side)))
         image.load()
         times = []
         for _ in range(50):
@@ -112,30 +112,23 @@ def in_process(model: str) -> None:
 
 
 def sizes(data_dir: Path, model: str) -> None:
-    """Canvas drawings read at 280x280 and at the SENT_SIDE the page sends."""
-    from PIL import Image as PILImage
-
-    sys.path.insert(0, str(ROOT))
-    import photo_pages
-    from inference import Predictor
-    from model import load_mnist
-
+    """Canvas drawings read at 280x280 and at the SENT_SIDE the page sends: the real ones and
+    real_world_eval.py's MNIST digits drawn to a canvas's edge."""
     predictor = Predictor.from_file(model)
     sets = {}
-    real = sorted((ROOT.parent / "shared" / "realworld" / "canvas_drawings").glob("*/*.png"))
-    if real:
-        sets["real canvas drawings"] = ([np.asarray(PILImage.open(f).convert("L")) for f in real],
-                                        [int(f.parent.name) for f in real])
+    real = ROOT.parent / "shared" / "realworld" / "canvas_drawings"
+    if real.is_dir():
+        files, _ = find_images([real])
+        sets["real canvas drawings"] = ([np.asarray(Image.open(f).convert("L")) for f in files],
+                                        [label_from_path(f) for f in files])
     images, labels = load_mnist(data_dir, train=False)
     pick = np.random.default_rng(5).permutation(len(images))[:600]
-    sets["MNIST digits drawn to a canvas's edge"] = (
-        [photo_pages.canvas_drawing(d, np.random.default_rng([5, i])) for i, d in enumerate(images.numpy()[pick])],
-        labels[pick].tolist())
+    sets["MNIST digits drawn to a canvas's edge"] = (drawn_off_canvas(images.numpy()[pick], 5), labels[pick].tolist())
     for name, (drawings, truth) in sets.items():
         line = []
         for side in (280, SENT_SIDE):
-            inputs = [PILImage.fromarray(d).resize((side, side), PILImage.Resampling.BOX if d.shape[0] > side
-                                                    else PILImage.Resampling.BICUBIC) for d in drawings]
+            inputs = [Image.fromarray(d).resize((side, side), Image.Resampling.BOX if d.shape[0] > side
+                                                else Image.Resampling.BICUBIC) for d in drawings]
             right = sum(r.correct for r in predictor.predict(inputs, truth))
             line.append(f"{side}x{side} {right / len(truth):.2%}")
         print(f"{name} ({len(truth)}): " + ", ".join(line))

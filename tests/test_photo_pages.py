@@ -137,4 +137,4 @@ def test_training_pages_are_the_digits_found_again_and_kept_for_the_next_run(dig
 
 def test_a_page_whose_grid_is_taken_for_the_digit_is_left_out():
     a, b = (10, 10, 30, 40), (0, 0, 400, 300)  # the digit's box, and a whole page found instead
-    assert photo_pages._overlap(a, a) == 1.0 and photo_pages._overlap(a, b) < 0.5
+    assert photo_pages.box_overlap(a, a) == 1.0 and photo_pages.box_overlap(a, b) < 0.5

@@ -33,7 +33,7 @@ def test_meter_windows_are_found_where_the_digit_was_drawn():
         glyph = pd.seven_segment(k % 10, rng) if k % 2 else pd.draw_glyph(str(k % 10), font)
         scene = pd.meter_window(glyph, rng)
         found = find_digit(scene)
-        hits += found is not None and pd._overlap(found.box, scene.info["digit_box"]) >= 0.7
+        hits += found is not None and pd.box_overlap(found.box, scene.info["digit_box"]) >= 0.7
     assert hits >= 32  # the rest are redrawn by printed_digits, not learnt from
 
 

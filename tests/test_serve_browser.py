@@ -130,3 +130,24 @@ def test_the_page_fits_a_phone(server):
         if os.environ.get("LENET5_SCREENSHOTS"):
             page.screenshot(path=str(Path(os.environ["LENET5_SCREENSHOTS"]) / "serve_phone.png"), full_page=True)
         browser.close()
+
+
+def test_an_answer_that_comes_after_clear_is_not_shown(server):
+    """A reading still on its way when the person presses Clear must not bring the old answer back."""
+    with sync_api.sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page(viewport={"width": 900, "height": 700})
+        held = []
+        page.route("**/api/predict*", lambda route: held.append(route))  # each request waits here until released
+        page.goto(server)
+        draw_a_seven(page)
+        page.wait_for_function("() => busy", timeout=15000)
+        while not held:
+            page.wait_for_timeout(50)
+        page.click("#clear")
+        with page.expect_response("**/api/predict*", timeout=15000):
+            held.pop().continue_()
+        page.wait_for_function("() => !busy", timeout=15000)
+        assert page.locator("#answer").text_content() == "\u00a0"
+        assert page.locator("#bars .bar").count() == 0
+        browser.close()

@@ -79,19 +79,23 @@ def find_corners(gray: np.ndarray) -> np.ndarray | None:
     mask = cv2.adaptiveThreshold(cv2.GaussianBlur(u8, (5, 5), 0), 1, cv2.ADAPTIVE_THRESH_MEAN_C,
                                  cv2.THRESH_BINARY_INV, 31, 7)
     frames = []
-    # the puzzle's frame is an outline in the ink as thresholded, unless a shadow's edge or a dark
-    # desk touches it; then it is one in the ink less what is thicker than a line
+    # the puzzle's frame is an outline in the ink as thresholded, unless a dark desk touches it; then
+    # it is one in the ink less what is thicker than a line. A shadow's hard edge across the frame is
+    # "ink" in both, but not in what is darker than the paper within 15 pixels (a black-hat): that view
+    # finds 8 more of 80 drawn photos with such a shadow, and one real photo (34 cells), for 0.01 s
     thin = mask & (1 - cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((9, 9), np.uint8)))
-    for ink in (mask, thin):
+    hat = cv2.morphologyEx(cv2.GaussianBlur(u8, (3, 3), 0), cv2.MORPH_BLACKHAT, np.ones((15, 15), np.uint8))
+    _, lines_only = cv2.threshold(hat, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    for ink in (mask, thin, lines_only):
         frames += _frames(ink, (MIN_PUZZLE * min(small.shape)) ** 2)
     frames.sort(key=lambda frame: -frame[0])
-    ruled = [(area, quad) for area, quad in frames if _ruled(mask, quad)]
+    ruled = [(area, quad, fit) for area, quad in frames if (fit := _ruled(mask, quad))]
     if not ruled:
         return None
-    area, quad = ruled[0]
-    for inner_area, inner in ruled[1:]:  # a page whose margin is about a cell can pass for a ruled frame:
-        if inner_area >= NESTED * area and _inside(inner, quad):  # the puzzle is the ruled frame inside it
-            area, quad = inner_area, inner
+    area, quad, fit = ruled[0]
+    for inner_area, inner, inner_fit in ruled[1:]:  # a page whose margin is about a cell can pass for a ruled
+        if inner_area >= NESTED * area and _inside(inner, quad) and inner_fit > fit:  # frame: the puzzle is the
+            area, quad, fit = inner_area, inner, inner_fit  # ruled frame inside it that lies on its lines better
     return quad / scale
 
 
@@ -130,14 +134,17 @@ def _clockwise(quad: np.ndarray) -> np.ndarray:
     return np.roll(quad, -int(quad.sum(1).argmin()), axis=0)
 
 
-def _ruled(mask: np.ndarray, quad: np.ndarray) -> bool:
-    """Whether the frame ``quad`` is ruled into 9 x 9 cells: its 10 + 10 lines are there
-    (``ruling``), LINE_FOUND of their length on average, none less than half that, and the
-    cells between them are not ink (a shadow's dark side is all "ink" in a threshold). A page holding the puzzle is a frame too, but its
-    ninths fall between the puzzle's lines."""
+def _ruled(mask: np.ndarray, quad: np.ndarray) -> float:
+    """How well the frame ``quad`` is ruled into 9 x 9 cells: the share of its 10 + 10 lines'
+    length that is ink (``ruling``); 0 unless that is LINE_FOUND on average, none less than
+    half that, and the cells between them are not ink (a shadow's dark side is all "ink" in a
+    threshold). A page holding the puzzle is a frame too, but its ninths fall between the
+    puzzle's lines; a frame a row short (its side along a line inside the puzzle, where a
+    shadow or a digit cut the outer line off) has its middle lines between the puzzle's."""
     lines, middles = ruling(mask, quad)
-    return float(lines.mean()) >= LINE_FOUND and float(lines.min()) >= LINE_FOUND / 2 and \
+    ruled = float(lines.mean()) >= LINE_FOUND and float(lines.min()) >= LINE_FOUND / 2 and \
         float(middles.mean()) < MIDDLES_INKED
+    return float(lines.mean()) if ruled else 0.0
 
 
 def ruling(mask: np.ndarray, quad: np.ndarray, cell: int = 24) -> tuple[np.ndarray, np.ndarray]:

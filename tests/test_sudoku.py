@@ -32,10 +32,15 @@ def test_puzzle_found_and_cells_told_apart(seed):
 
 
 def test_shadow_across_the_puzzle():
-    """A hard-edged shadow over part of the puzzle: found in most photos (20 seeds: 17)."""
-    found = sum(sudoku.find_puzzle(sudoku_pages.puzzle_photo(np.random.default_rng(100 + k))[0] / 255.0) is not None
-                for k in range(6))
-    assert found >= 4
+    """A hard-edged shadow over part of the puzzle, its edge across the frame: the puzzle is
+    found, corner for corner, in 11 of these 12 photos (of 60 such photos 52; 10 and 48 when
+    the frame was looked for only in the ink as thresholded, where the shadow's edge is ink)."""
+    right = 0
+    for k in range(12):
+        photo, _, corners = sudoku_pages.puzzle_photo(np.random.default_rng(100 + k))
+        puzzle = sudoku.find_puzzle(photo / 255.0)
+        right += puzzle is not None and corner_error(puzzle.corners, corners) < 0.02
+    assert right >= 11
 
 
 def test_blank_grid_and_no_grid():

@@ -13,7 +13,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
+
+import sudoku_pages
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -150,4 +154,32 @@ def test_an_answer_that_comes_after_clear_is_not_shown(server):
         page.wait_for_function("() => !busy", timeout=15000)
         assert page.locator("#answer").text_content() == "\u00a0"
         assert page.locator("#bars .bar").count() == 0
+        browser.close()
+
+
+def test_number_and_sudoku_modes(server, digits_dir, tmp_path):
+    """The page's other two readings: a photo of a number read whole, a photo of a sudoku
+    read as its grid; each as the person picks it in the menu."""
+    digits = [np.asarray(Image.open(digits_dir / f"digit_{d}.png").convert("L")) for d in (4, 0, 7)]
+    number = tmp_path / "amount.png"
+    Image.fromarray(255 - np.pad(np.concatenate(digits, 1), 24)).save(number)  # dark ink on white, as written
+    photo, grid, _ = sudoku_pages.puzzle_photo(np.random.default_rng(0), shadow=False)
+    puzzle = tmp_path / "puzzle.png"
+    Image.fromarray(photo).save(puzzle)
+    with sync_api.sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page(viewport={"width": 900, "height": 700})
+        page.goto(server)
+        page.select_option("#mode", "number")
+        page.set_input_files("#file", str(number))
+        sync_api.expect(page.locator("#answer")).to_have_text("407", timeout=15000)
+        sync_api.expect(page.locator("#detail")).to_contain_text("3 digit(s)")
+        page.select_option("#mode", "sudoku")
+        page.set_input_files("#file", str(puzzle))
+        sync_api.expect(page.locator("#answer")).to_have_text("sudoku", timeout=15000)
+        rows = page.locator("#grid").text_content().split("\n")
+        assert len(rows) == 9 and all(len(row.split()) == 9 for row in rows)
+        shown = [int(v) if v != "." else 0 for row in rows for v in row.split()]
+        given = np.flatnonzero(grid)
+        assert (np.array(shown)[given] == grid[given]).mean() >= 0.9  # the printed givens, in the grid or its solution
         browser.close()

@@ -230,3 +230,19 @@ def test_float_arrays_in_either_range(font):
     overshot = digit / 255 * 1.1 - 0.05  # from -0.05 to 1.05
     for array in (digit, overshot):
         assert similarity(mnist_like(array), reference) > 0.95, array.max()
+
+
+@pytest.mark.parametrize("dark_ink", [True, False])
+def test_a_zero_drawn_past_the_canvas_is_read_as_its_strokes(dark_ink):
+    """A bold 0 drawn so large on a canvas that it runs off three sides is about as much ink as
+    canvas; its even stroke is the ink, black on white or white on black, not the hole and the
+    corners around it."""
+    import cv2
+    canvas = np.zeros((140, 140), np.uint8)
+    cv2.ellipse(canvas, (70, 74), (62, 82), 0, 0, 360, 255, thickness=44)
+    if dark_ink:
+        canvas = 255 - canvas
+    assert 0.3 <= (canvas < 128).mean() <= 0.7  # as much ink as canvas either way
+    digit = mnist_like(canvas)
+    assert digit is not None
+    assert digit[14, 14] < 60 and digit[14, 5:8].max() > 150  # the hole is dark, the stroke round it bright

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from inference import Predictor, find_images, label_from_path  # noqa: E402
-from model import load_mnist  # noqa: E402
+from model import DataUnavailableError, load_mnist  # noqa: E402
 from real_world_eval import drawn_off_canvas  # noqa: E402
 
 
@@ -146,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="where MNIST is, for --sizes (default: $MNIST_DATA_DIR or ./data)")
     args = parser.parse_args(argv)
     if args.sizes:
-        sizes(args.data_dir, args.model if os.path.exists(args.model) else str(ROOT / "lenet5_model.pth"))
+        try:
+            sizes(args.data_dir, args.model if os.path.exists(args.model) else str(ROOT / "lenet5_model.pth"))
+        except DataUnavailableError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
 
     in_process(args.model)

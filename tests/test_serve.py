@@ -87,3 +87,14 @@ def test_no_model_is_one_line(tmp_path, capsys):
     assert serve.main(["--model", str(tmp_path / "missing.pth")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "python train.py" in err
+
+
+def test_benchmark_without_mnist_says_where_to_put_it(tiny_model, tmp_path, capsys, monkeypatch):
+    """serve_benchmark.py --sizes needs MNIST's test digits: without them, one line and exit 2."""
+    import importlib
+    from pathlib import Path
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    benchmark = importlib.import_module("serve_benchmark")
+    assert benchmark.main(["--sizes", "--model", str(tiny_model), "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "MNIST/raw" in err

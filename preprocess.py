@@ -471,11 +471,12 @@ def _ink_is_dark(gray: np.ndarray, window: int) -> bool:
     A drawing in two flat colours can be as much ink as canvas (a 0 drawn past the canvas's
     edges); there the ink is the colour that makes strokes of even width (``_stroke_evenness``):
     serve_benchmark.py --sizes' 600 digits drawn off a canvas's edge: 94.83% with it, 92.33% without.
-    The test costs 0.8 ms at 640x480 (the whole of this function: 3.8 ms)."""
+    A photo is told from such a drawing by its grey levels alone, before any threshold: 1.1 ms at 640x480."""
     u8 = np.round(np.clip(gray, 0, 1) * 255).astype(np.uint8)
-    dark = u8 <= cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
-    if np.sort(np.bincount(u8.ravel(), minlength=256))[-2:].sum() >= 0.5 * u8.size and 0.3 <= dark.mean() <= 0.7:
-        return _stroke_evenness(dark.astype(np.uint8)) <= _stroke_evenness((~dark).astype(np.uint8))
+    if np.sort(np.bincount(u8.ravel(), minlength=256))[-2:].sum() >= 0.5 * u8.size:  # two flat colours
+        dark = u8 <= cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
+        if 0.3 <= dark.mean() <= 0.7:
+            return _stroke_evenness(dark.astype(np.uint8)) <= _stroke_evenness((~dark).astype(np.uint8))
     detail = gray - cv2.blur(cv2.blur(gray, (window, window)), (window, window))
     centred = detail - detail.mean()
     return float(np.dot(centred.ravel() * centred.ravel(), centred.ravel())) <= 0

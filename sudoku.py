@@ -142,9 +142,9 @@ def _ruled(mask: np.ndarray, quad: np.ndarray) -> float:
     puzzle's lines; a frame a row short (its side along a line inside the puzzle, where a
     shadow or a digit cut the outer line off) has its middle lines between the puzzle's."""
     lines, middles = ruling(mask, quad)
-    ruled = float(lines.mean()) >= LINE_FOUND and float(lines.min()) >= LINE_FOUND / 2 and \
-        float(middles.mean()) < MIDDLES_INKED
-    return float(lines.mean()) if ruled else 0.0
+    fit = float(lines.mean())
+    ruled = fit >= LINE_FOUND and float(lines.min()) >= LINE_FOUND / 2 and float(middles.mean()) < MIDDLES_INKED
+    return fit if ruled else 0.0
 
 
 def ruling(mask: np.ndarray, quad: np.ndarray, cell: int = 24) -> tuple[np.ndarray, np.ndarray]:

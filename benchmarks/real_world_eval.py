@@ -56,7 +56,8 @@ import sudoku_pages  # noqa: E402
 from artifacts import NUMBERS_CHECKPOINT  # noqa: E402
 from fonts import PRINTED_FONTS, FontError, load_font  # noqa: E402
 from inference import READING_MARGIN, Predictor, find_images, label_from_path  # noqa: E402
-from model import load_mnist  # noqa: E402
+from artifacts import ModelFileError  # noqa: E402
+from model import DataUnavailableError, load_mnist  # noqa: E402
 from preprocess import map_in_processes, read_image  # noqa: E402
 
 
@@ -322,15 +323,19 @@ def main(argv: list[str] | None = None) -> int:
         numbers = ROOT / NUMBERS_CHECKPOINT
         args.number_model = str(numbers) if numbers.is_file() else args.model
 
-    predictor = Predictor.from_file(args.model)
+    try:  # the models and MNIST first: a missing file is said in a line before minutes of reading, not after them
+        predictor = Predictor.from_file(args.model)
+        number_reader = Predictor.from_file(args.number_model) if args.number_model != args.model else predictor
+        images, labels = (None, None) if args.realworld_only else load_mnist(Path(args.data_dir), train=False)
+    except (ModelFileError, DataUnavailableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     predictor.reading_margin = args.reading_margin
     real_world(predictor, args.realworld)
     sudoku_photos(predictor, args.realworld / "numbers" / "sudoku_photos")
-    number_reader = Predictor.from_file(args.number_model) if args.number_model != args.model else predictor
     check_amounts(number_reader, args.realworld / "numbers" / "check_amounts")
     if args.realworld_only:
         return 0
-    images, labels = load_mnist(Path(args.data_dir), train=False)
     rng = np.random.default_rng(args.seed)
     pick = rng.permutation(len(images))[:args.count]
     subset, sublabels = images.numpy()[pick], labels[pick].tolist()

@@ -138,3 +138,57 @@ def test_training_pages_are_the_digits_found_again_and_kept_for_the_next_run(dig
 def test_a_page_whose_grid_is_taken_for_the_digit_is_left_out():
     a, b = (10, 10, 30, 40), (0, 0, 400, 300)  # the digit's box, and a whole page found instead
     assert photo_pages.box_overlap(a, a) == 1.0 and photo_pages.box_overlap(a, b) < 0.5
+
+
+@pytest.mark.parametrize("digit, offset", [(0, 0.0), (0, 2.0), (2, 1.0), (2, 4.0)])
+def test_a_bold_digit_sitting_on_a_ruled_line_leaves_the_line_out(digits, digit, offset):
+    """A bold digit written across a ruled line: the line's trace is the curve most of it lies
+    on, not one that the digit's ink pulls off it, so the line is taken out on both sides of
+    the digit and no stretch of it stays joined to the digit."""
+    photo, box = photo_pages.paper_photo(
+        digits[digit], np.random.default_rng(digit), ruled=True, turn=3.0, curve=0.04, ink=0.9, grid=0.7,
+        shadow=0.0, pen_mm=1.6, spacing=8.0, digit_mm=12.0, digit_share=0.3, place=np.array([0.0, 0.0]),
+        grid_offset=np.array([0.0, offset]))
+    found = find_digit(photo)
+    assert found is not None, "no digit found"
+    assert overlap(found.box, box) > 0.8, (found.box, box)
+    assert similarity(found.image, mnist_like(digits[digit])) > 0.85
+
+
+@pytest.mark.parametrize("pale", [0.31, 0.33])
+def test_the_pale_part_of_a_stroke_in_a_photo_stays_with_the_digit(digits, pale):
+    """A 9 whose loop the pen drew lightly (``pale`` of the tail's darkness, under the 0.35
+    that the digit's pieces are found at): the pale ink touching the dark tail is the same
+    stroke, so the loop stays in the box and in the 28x28 (dimmer than the tail there)."""
+    big = cv2.resize(digits[9], (168, 168), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    rows = np.flatnonzero(big.max(1) > 0.5)
+    darkness = np.full(168, 0.75, np.float32)
+    darkness[:rows[0] + (rows[-1] - rows[0]) // 2] = 0.75 * pale  # the loop, and the top of the tail beside it
+    page = np.full((480, 640), 0.85, np.float32)
+    page[150:318, 240:408] *= 1 - darkness[:, None] * big
+    page = cv2.GaussianBlur(page, (0, 0), 1.0) + 0.01 * np.random.default_rng(0).standard_normal(page.shape, np.float32)
+    photo = np.round(np.clip(page, 0, 1) * 255).astype(np.uint8)
+    cols = np.flatnonzero(big.max(0) > 0.5)
+    whole = (240 + cols[0], 150 + rows[0], 240 + cols[-1] + 1, 150 + rows[-1] + 1)
+    found = find_digit(photo)
+    assert found is not None, "no digit found"
+    assert overlap(found.box, whole) > 0.8, (found.box, whole)
+    assert similarity(found.image, mnist_like(digits[9])) > 0.6
+
+
+def test_pale_ink_touching_a_digit_in_a_small_crop_stays_out(digits):
+    """In a crop (a meter's window, a form's cell) pale ink that touches the digit is the
+    window's tick marks or edge, not the digit's stroke: only photos join it."""
+    crop = np.full((90, 70), 0.85, np.float32)
+    big = cv2.resize(digits[1], (60, 60), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    crop[15:75, 5:65] *= 1 - 0.75 * big
+    rows, cols = np.flatnonzero(big.max(1) > 0.5), np.flatnonzero(big.max(0) > 0.5)
+    ticks = np.zeros_like(crop)
+    for y in range(10, 85, 8):
+        ticks[y:y + 2, 5 + cols[-1]:70] = 1  # a scale's pale ticks from the digit to the crop's edge
+    crop *= 1 - 0.25 * ticks
+    photo = np.round(cv2.GaussianBlur(crop, (0, 0), 0.7) * 255).astype(np.uint8)
+    found = find_digit(photo)
+    assert found is not None, "no digit found"
+    whole = (5 + cols[0], 15 + rows[0], 5 + cols[-1] + 1, 15 + rows[-1] + 1)
+    assert overlap(found.box, whole) > 0.8, (found.box, whole)

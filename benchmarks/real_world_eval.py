@@ -53,10 +53,9 @@ import generate_test_digits  # noqa: E402
 import photo_pages  # noqa: E402
 import number_pages  # noqa: E402
 import sudoku_pages  # noqa: E402
-from artifacts import NUMBERS_CHECKPOINT  # noqa: E402
+from artifacts import NUMBERS_CHECKPOINT, ModelFileError  # noqa: E402
 from fonts import PRINTED_FONTS, FontError, load_font  # noqa: E402
 from inference import READING_MARGIN, Predictor, find_images, label_from_path  # noqa: E402
-from artifacts import ModelFileError  # noqa: E402
 from model import DataUnavailableError, load_mnist  # noqa: E402
 from preprocess import map_in_processes, read_image  # noqa: E402
 

@@ -302,8 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=2000, help="MNIST test digits per derived set (default: 2000)")
     parser.add_argument("--photos", type=int, default=1000,
                         help="of those, how many are photographed on squared and on ruled paper (default: 1000)")
-    parser.add_argument("--sudokus", type=int, default=40, help="photos of generated sudoku pages (default: 40)")
-    parser.add_argument("--numbers", type=int, default=400, help="generated numbers of each kind (default: 400)")
+    parser.add_argument("--sudokus", type=int, default=40, help="photos of generated sudoku pages (default: 40; 0 for none)")
+    parser.add_argument("--numbers", type=int, default=400, help="generated numbers of each kind (default: 400; 0 for none)")
     parser.add_argument("--number-model", default=None,
                         help=f"model for the written numbers (default: {NUMBERS_CHECKPOINT} where it exists, "
                              "else --model)")
@@ -359,8 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     report("MNIST digits photographed on ruled paper, 800x600",
            photographed(subset[photos], (args.seed, 3), ruled=True), sublabels[photos])
     report("MNIST digits drawn to a canvas's edge, some strokes broken", drawn_off_canvas(subset, args.seed), sublabels)
-    generated_sudokus(predictor, args.sudokus, args.seed, (images.numpy(), labels.numpy()))
-    generated_numbers(number_reader, args.numbers, args.seed, (images.numpy(), labels.numpy()))
+    if args.sudokus > 0:
+        generated_sudokus(predictor, args.sudokus, args.seed, (images.numpy(), labels.numpy()))
+    if args.numbers > 0:
+        generated_numbers(number_reader, args.numbers, args.seed, (images.numpy(), labels.numpy()))
     with tempfile.TemporaryDirectory() as tmp:
         report(f"printed: matplotlib's {len(PRINTED_FONTS)} fonts, random variants",
                *printed(None, args.variants, args.seed, Path(tmp) / "matplotlib"))

@@ -42,7 +42,8 @@ STEPS: dict[str, tuple[str, list[tuple[object, str, object]]]] = {
     "sheet": ("a sheet of paper on a darker desk", [(preprocess, "_sheet", lambda gray: None)]),
     "falloff": ("light falling off to the corners is no ink", [(preprocess, "FALLOFF_INK", 0.0)]),
     "straight-lines": ("straight lines and frame edges", [(preprocess, "_remove_lines", lambda mask, reach: np.zeros_like(mask))]),
-    "page-lines": ("a page's printed lines, tilted and bent", [(preprocess, "_page_lines", lambda mask, reach, taken: np.zeros_like(mask))]),
+    "page-lines": ("a page's printed lines, tilted and bent", [
+        (preprocess, "_page_lines", lambda mask, reach, taken, joined=True: np.zeros_like(mask))]),
     "pale-ink": ("in a photo, pale ink that touches a stroke is the stroke's", [(preprocess, "FAINT", 1.0)]),
     "outline-bars": ("an outline round the digit, thinner bars beside it", [
         (preprocess, "_not_the_digit", lambda seed, labels, stats, widths: np.zeros(len(stats), bool))]),

@@ -13,7 +13,7 @@ import pytest
 import fonts
 import generate_test_digits as gen
 import photo_pages
-from preprocess import find_digit, mnist_like
+from preprocess import find_digit, mnist_like, stroke_width
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +192,57 @@ def test_pale_ink_touching_a_digit_in_a_small_crop_stays_out(digits):
     assert found is not None, "no digit found"
     whole = (5 + cols[0], 15 + rows[0], 5 + cols[-1] + 1, 15 + rows[-1] + 1)
     assert overlap(found.box, whole) > 0.8, (found.box, whole)
+
+
+@pytest.mark.parametrize("pen", [0.03, 0.06])
+def test_a_fine_pen_draws_the_thin_parts_of_a_digit_too(pen):
+    """A 0 whose right side MNIST holds as a hairline: a fine pen draws the whole of it, as
+    wide as the pen, and it stays closed (taking the same width off every part of the stroke
+    broke it open into a C)."""
+    zero = np.zeros((28, 28), np.uint8)
+    cv2.ellipse(zero, (14, 14), (6, 9), 0, 0, 360, 255, 1)  # the hairline
+    cv2.ellipse(zero, (13, 14), (5, 9), 0, 90, 270, 255, 3)  # the left side, bold
+    stroke = photo_pages._pen_stroke(zero, pen) > 0.5
+    pieces, labels = cv2.connectedComponents((~stroke).astype(np.uint8), connectivity=4)
+    assert pieces - 1 == 2, "the 0 is not closed: its inside joins the outside"
+    rows = np.flatnonzero(stroke.any(1))
+    assert 0.7 * pen < stroke_width(stroke) / (rows[-1] - rows[0] + 1) < 2 * pen  # about the pen, not MNIST's width
+
+
+@pytest.mark.parametrize("digit", [3, 5, 7])
+def test_page_lines_that_something_dark_joins_into_one_piece_are_each_taken_out(digits, digit):
+    """Ruled lines, bent a little by the lens, all running into the desk's dark edge at the
+    left of the photo, which joins them into one piece of ink: each is still a line of the
+    page and is taken out, so the digit written across two of them is found alone."""
+    page = np.full((480, 640), 0.9, np.float32)
+    x = np.arange(640, dtype=np.float32)
+    for top in range(30, 460, 40):
+        y = np.round(top + 10 * ((x - 320) / 320) ** 2).astype(int)
+        page[y, x.astype(int)] = page[y + 1, x.astype(int)] = 0.5
+    page[:, :20] = 0.25  # the desk
+    big = cv2.resize(digits[digit], (130, 130), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    page[180:310, 260:390] *= 1 - 0.8 * big
+    photo = np.round(np.clip(cv2.GaussianBlur(page, (0, 0), 0.8), 0, 1) * 255).astype(np.uint8)
+    rows, cols = np.flatnonzero(big.max(1) > 0.5), np.flatnonzero(big.max(0) > 0.5)
+    whole = (260 + cols[0], 180 + rows[0], 260 + cols[-1] + 1, 180 + rows[-1] + 1)
+    found = find_digit(photo)
+    assert found is not None, "no digit found"
+    assert overlap(found.box, whole) > 0.8, (found.box, whole)
+    assert similarity(found.image, mnist_like(digits[digit])) > 0.75
+
+
+@pytest.mark.parametrize("digit", [2, 6])
+def test_the_grain_of_a_noisy_page_is_not_taken_for_its_lines(digits, digit):
+    """A small digit on a page of even grey grain: the grain reaches from side to side and
+    any gentle curve through it touches many columns, but no line stands out from what lies
+    beside it, so none is traced through the digit."""
+    rng = np.random.default_rng(digit)
+    page = rng.normal(0.8, 0.04, (400, 400))
+    big = cv2.resize(digits[digit], (60, 60), interpolation=cv2.INTER_CUBIC).astype(float) / 255
+    page[250:310, 80:140] -= 0.6 * big
+    rows, cols = np.flatnonzero(big.max(1) > 0.5), np.flatnonzero(big.max(0) > 0.5)
+    whole = (80 + cols[0], 250 + rows[0], 80 + cols[-1] + 1, 250 + rows[-1] + 1)
+    found = find_digit((np.clip(page, 0, 1) * 255).astype(np.uint8))
+    assert found is not None, "no digit found"
+    assert overlap(found.box, whole) > 0.7, (found.box, whole)
+    assert similarity(found.image, mnist_like(digits[digit])) > 0.75

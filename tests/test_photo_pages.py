@@ -29,6 +29,13 @@ def similarity(a, b):
                for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 
 
+def ink_box(ink, left=0, top=0, level=0.5):
+    """The box (left, top, right, bottom) of what in ``ink`` is above ``level``, where ``ink``
+    lies at (``left``, ``top``) in a page."""
+    rows, cols = np.flatnonzero(ink.max(1) > level), np.flatnonzero(ink.max(0) > level)
+    return (left + cols[0], top + rows[0], left + cols[-1] + 1, top + rows[-1] + 1)
+
+
 def overlap(a, b):
     width, height = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
     if width <= 0 or height <= 0:
@@ -110,8 +117,7 @@ def test_a_digit_drawn_off_the_canvas_keeps_the_piece_at_the_other_edge(digits, 
     ink[int(cut * 140):int(cut * 140) + 6] = 0  # a break right across the digit
     canvas = np.zeros((140, 140), np.float32)
     canvas[:, 20:20 + ink.shape[1]] = ink
-    rows, cols = np.flatnonzero(canvas.max(1) > 0.3), np.flatnonzero(canvas.max(0) > 0.3)
-    whole = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
+    whole = ink_box(canvas, level=0.3)
     found = find_digit(1 - canvas)
     assert found is not None
     assert overlap(found.box, whole) > 0.9, f"a piece at an edge was left out: {found.box}, not {whole}"
@@ -168,8 +174,7 @@ def test_the_pale_part_of_a_stroke_in_a_photo_stays_with_the_digit(digits, pale)
     page[150:318, 240:408] *= 1 - darkness[:, None] * big
     page = cv2.GaussianBlur(page, (0, 0), 1.0) + 0.01 * np.random.default_rng(0).standard_normal(page.shape, np.float32)
     photo = np.round(np.clip(page, 0, 1) * 255).astype(np.uint8)
-    cols = np.flatnonzero(big.max(0) > 0.5)
-    whole = (240 + cols[0], 150 + rows[0], 240 + cols[-1] + 1, 150 + rows[-1] + 1)
+    whole = ink_box(big, 240, 150)
     found = find_digit(photo)
     assert found is not None, "no digit found"
     assert overlap(found.box, whole) > 0.8, (found.box, whole)
@@ -182,15 +187,14 @@ def test_pale_ink_touching_a_digit_in_a_small_crop_stays_out(digits):
     crop = np.full((90, 70), 0.85, np.float32)
     big = cv2.resize(digits[1], (60, 60), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
     crop[15:75, 5:65] *= 1 - 0.75 * big
-    rows, cols = np.flatnonzero(big.max(1) > 0.5), np.flatnonzero(big.max(0) > 0.5)
+    whole = ink_box(big, 5, 15)
     ticks = np.zeros_like(crop)
     for y in range(10, 85, 8):
-        ticks[y:y + 2, 5 + cols[-1]:70] = 1  # a scale's pale ticks from the digit to the crop's edge
+        ticks[y:y + 2, whole[2] - 1:70] = 1  # a scale's pale ticks from the digit to the crop's edge
     crop *= 1 - 0.25 * ticks
     photo = np.round(cv2.GaussianBlur(crop, (0, 0), 0.7) * 255).astype(np.uint8)
     found = find_digit(photo)
     assert found is not None, "no digit found"
-    whole = (5 + cols[0], 15 + rows[0], 5 + cols[-1] + 1, 15 + rows[-1] + 1)
     assert overlap(found.box, whole) > 0.8, (found.box, whole)
 
 
@@ -223,8 +227,7 @@ def test_page_lines_that_something_dark_joins_into_one_piece_are_each_taken_out(
     big = cv2.resize(digits[digit], (130, 130), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
     page[180:310, 260:390] *= 1 - 0.8 * big
     photo = np.round(np.clip(cv2.GaussianBlur(page, (0, 0), 0.8), 0, 1) * 255).astype(np.uint8)
-    rows, cols = np.flatnonzero(big.max(1) > 0.5), np.flatnonzero(big.max(0) > 0.5)
-    whole = (260 + cols[0], 180 + rows[0], 260 + cols[-1] + 1, 180 + rows[-1] + 1)
+    whole = ink_box(big, 260, 180)
     found = find_digit(photo)
     assert found is not None, "no digit found"
     assert overlap(found.box, whole) > 0.8, (found.box, whole)
@@ -240,8 +243,7 @@ def test_the_grain_of_a_noisy_page_is_not_taken_for_its_lines(digits, digit):
     page = rng.normal(0.8, 0.04, (400, 400))
     big = cv2.resize(digits[digit], (60, 60), interpolation=cv2.INTER_CUBIC).astype(float) / 255
     page[250:310, 80:140] -= 0.6 * big
-    rows, cols = np.flatnonzero(big.max(1) > 0.5), np.flatnonzero(big.max(0) > 0.5)
-    whole = (80 + cols[0], 250 + rows[0], 80 + cols[-1] + 1, 250 + rows[-1] + 1)
+    whole = ink_box(big, 80, 250)
     found = find_digit((np.clip(page, 0, 1) * 255).astype(np.uint8))
     assert found is not None, "no digit found"
     assert overlap(found.box, whole) > 0.7, (found.box, whole)

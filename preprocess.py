@@ -591,8 +591,7 @@ def _page_lines(mask: np.ndarray, reach: float, taken: np.ndarray, joined: bool 
         for i in np.flatnonzero((stats[:, 0] <= edge) & (stats[:, 0] + stats[:, 2] >= vw - edge))[1:]:
             x, y, bw, bh = stats[i][:4]
             ys, xs = np.nonzero((labels[y:y + bh, x:x + bw] == i) & (level[y:y + bh, x:x + bw] > 0))
-            count = len(xs)
-            for _ in range(count if joined else 1):  # a photo's shadow or grain may join lines: each in turn
+            for traced in range(len(xs) if joined else 1):  # a photo's shadow or grain may join lines: each in turn
                 if np.count_nonzero(np.bincount(xs)) < reach / 2 * vw:
                     break
                 course = _course(xs, ys, 0.05 * vw)
@@ -600,7 +599,7 @@ def _page_lines(mask: np.ndarray, reach: float, taken: np.ndarray, joined: bool 
                 on = off <= 2
                 if len(np.unique(xs[on])) < reach / 2 * vw:  # a line runs on unbroken for much of the picture
                     break
-                if len(xs) < count and on.sum() < 2 * ((off > 2) & (off <= 7)).sum():  # the next line stands
+                if traced and on.sum() < 2 * ((off > 2) & (off <= 7)).sum():  # each line after the first stands
                     break  # out from what lies beside it: not the grain of a noisy page
                 if level_taken[ys[on] + y, xs[on] + x].mean() <= 0.9:  # not straight and taken whole already:
                     points = np.stack([np.arange(bw) + x, course(np.arange(bw)) + y], 1)  # a trace beside that

@@ -441,16 +441,20 @@ def _window(gray: np.ndarray, dark_ink: bool) -> int:
     wider than the strokes, so that what is narrower is ink and what is wider is light. In a
     crop (under SHEET_PHOTO_SIDE) the digit may fill the picture, and the window is half of
     it. In a photo it is a tenth of the side, unless that leaves out much of the ink in the
-    photo's middle (strokes wider than a tenth: a drawing that fills its canvas). Over half
-    a photo, the tip of a hard-edged shadow, where it narrows into a corner, is taken for a
-    large blot of ink, and the lit part of a shadowed page for a light digit."""
+    photo's middle that is nearly as dark as the darkest (strokes wider than a tenth: a
+    drawing that fills its canvas). Over half a photo, the tip of a hard-edged shadow, where
+    it narrows into a corner, is taken for a large blot of ink, and the lit part of a
+    shadowed page for a light digit; a shadow over much of a page is left out of a tenth as
+    such strokes are, but it is lighter than the ink in it. Without that check,
+    real_world_eval.py's photographed squared paper reads 95.60% (96.80% with it) and ruled
+    paper 97.00% (97.40%); no other line moves."""
     h, w = gray.shape
     half = max(5, min(h, w) // 2) | 1
     if min(h, w) < SHEET_PHOTO_SIDE:
         return half
     tenth = max(5, min(h, w) // 10) | 1
     inner = (slice(h // 4, h - h // 4), slice(w // 4, w - w // 4))
-    areas = []
+    masks = []
     for k in (tenth, half):
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
         if dark_ink:
@@ -461,8 +465,10 @@ def _window(gray: np.ndarray, dark_ink: bool) -> int:
         mask = smooth > max(0.04, 0.35 * float(smooth.max()))
         if k == tenth and stroke_width(mask) > 0.2 * tenth:
             return half  # strokes nearly as wide as the window outline themselves in it
-        areas.append(int(mask[inner].sum()))
-    return half if areas[1] > 1.5 * areas[0] else tenth  # strokes wider than it are left out of it
+        masks.append(mask)
+    wider = masks[1] & ~masks[0]  # strokes wider than a tenth are left out of it; so is a shadow, lighter than ink
+    strokes = masks[1][inner].sum() > 1.5 * masks[0][inner].sum() and np.median(smooth[wider]) >= 0.6 * smooth.max()
+    return half if strokes else tenth
 
 
 def _ink_is_dark(gray: np.ndarray, window: int) -> bool:

@@ -85,6 +85,22 @@ def test_a_hard_edged_shadow_across_the_page_is_not_ink(digits, digit):
     assert similarity(found.image, mnist_like(digits[digit])) > 0.75
 
 
+@pytest.mark.parametrize("digit", range(10))
+def test_a_pale_digit_in_a_shadow_over_most_of_the_page(digits, digit):
+    """A shadow over most of a dimly lit page, as deep as the pen is dark: the light is still
+    judged over a window a few strokes wide (the shadow, lighter than the ink, is no stroke
+    wider than that), so the shadow is neither a blot of ink nor the dark ground of a light
+    digit (3 of these 10 pages failed so)."""
+    photo, box = photo_pages.paper_photo(
+        digits[digit], np.random.default_rng(digit), shadow=0.46, shadow_edge=-0.19, shadow_soft=0.016,
+        shadow_turn=-0.41, light=0.69, ramp=0.15, light_angle=3.68, vignette=0.07, ink=0.58, pen_mm=1.1,
+        grid=0.46, digit_share=0.21, place=np.array([-0.2, 0.2]))
+    found = find_digit(photo)
+    assert found is not None, "no digit found"
+    assert overlap(found.box, box) > 0.6, (found.box, box)
+    assert similarity(found.image, mnist_like(digits[digit])) > 0.75
+
+
 @pytest.mark.parametrize("digit", [1, 4, 7])
 def test_strokes_wider_than_a_tenth_of_a_large_drawing_stay_solid(digit):
     """A digit drawn with a brush wider than a tenth of a large canvas: the lighting is judged

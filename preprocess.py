@@ -712,18 +712,16 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
     smooth = cv2.blur(ink, (3, 3))  # a speck of one pixel is not the peak
     lines = _remove_lines((ink > max(4 * noise, 0.04, 0.35 * float(smooth.max()))).astype(np.uint8),
                           0.9 if tight else 0.6)
-    # the ink measured against the lower of two estimates of the paper: the flattening's and a smooth surface
-    # fitted to the paper, which bends with light that falls off towards the corners, where the flattening
-    # finds ink on a blank photo; a digit's strokes and a page's lines stand out from both. The page's lines
-    # are looked for in all the ink, where straight runs were taken too: a shadow's edge hides them from the surface
-    faint = np.minimum(ink, np.maximum(_paper_surface(paper) - paper, 0))
+    # the page's lines are looked for in all the ink, where straight runs were taken too
     lines |= _page_lines((ink > max(4 * noise, 0.04, 0.15 * float(smooth.max()))).astype(np.uint8),
                          0.9 if tight else 0.6, lines, joined=not tight)
     peak = float(smooth[lines == 0].max(initial=0))  # the digit's contrast, not the grid's
     if peak < MIN_CONTRAST / 2 or peak < 8 * noise:
         return []  # blank: nothing stands out from the paper's grain
-    if peak < FALLOFF_INK and float(cv2.blur(faint, (3, 3))[lines == 0].max(initial=0)) < MIN_CONTRAST / 4:
-        return []  # blank: what stood out was the light falling off towards the corners
+    if peak < FALLOFF_INK:  # faint: measured again against a smooth surface fitted to the paper, which bends
+        faint = np.minimum(ink, np.maximum(_paper_surface(paper) - paper, 0))  # with light falling off to the corners
+        if float(cv2.blur(faint, (3, 3))[lines == 0].max(initial=0)) < MIN_CONTRAST / 4:
+            return []  # blank: what stood out was the light falling off towards the corners
     low = max(4 * noise, 0.04, 0.35 * peak)
     mask = (ink > low).astype(np.uint8) & (1 - lines)
     count, labels, stats, centroids = _pieces(mask, bridge=2 * max(1, round(0.012 * min(h, w))) + 1)

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from artifacts import DEFAULT_CHECKPOINT, NUMBERS_CHECKPOINT, ModelFileError, class_value
@@ -160,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # one reading at a time, on images a few hundred pixels wide: OpenCV's threads only wait on each other and on
+    # the clients (serve_benchmark.py, paired runs: OpenCV's default threads take 1.6 times as long)
+    cv2.setNumThreads(1)
     numbers = Path(NUMBERS_CHECKPOINT)
     app = create_app(predictor, model.name, numbers if numbers.is_file() else None)
     print(f"Reading digits with {model} at http://{args.host}:{args.port}/ (the API: /docs); Ctrl-C stops",

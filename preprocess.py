@@ -454,7 +454,7 @@ def _window(gray: np.ndarray, dark_ink: bool) -> int:
         return half
     tenth = max(5, min(h, w) // 10) | 1
     inner = (slice(h // 4, h - h // 4), slice(w // 4, w - w // 4))
-    masks = []
+    found = []  # each window's ink mask and smoothed ink
     for k in (tenth, half):
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
         if dark_ink:
@@ -465,9 +465,11 @@ def _window(gray: np.ndarray, dark_ink: bool) -> int:
         mask = smooth > max(0.04, 0.35 * float(smooth.max()))
         if k == tenth and stroke_width(mask) > 0.2 * tenth:
             return half  # strokes nearly as wide as the window outline themselves in it
-        masks.append(mask)
-    wider = masks[1] & ~masks[0]  # strokes wider than a tenth are left out of it; so is a shadow, lighter than ink
-    strokes = masks[1][inner].sum() > 1.5 * masks[0][inner].sum() and np.median(smooth[wider]) >= 0.6 * smooth.max()
+        found.append((mask, smooth))
+    (tenth_mask, _), (half_mask, half_ink) = found
+    wider = half_mask & ~tenth_mask  # strokes wider than a tenth are left out of it; so is a shadow, lighter than ink
+    strokes = (half_mask[inner].sum() > 1.5 * tenth_mask[inner].sum()
+               and np.median(half_ink[wider]) >= 0.6 * half_ink.max())
     return half if strokes else tenth
 
 

@@ -281,8 +281,10 @@ class Predictor:
         self.whole_image: bool = getattr(classifier, "whole_image", False)
 
     @classmethod
-    def from_file(cls, path: Path | str = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu") -> Predictor:
-        """``device`` is for checkpoints (auto, cpu, cuda, mps); ONNX files run on the CPU."""
+    def from_file(cls, path: Path | str = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu",
+                  threads: int | None = None) -> Predictor:
+        """``device`` is for checkpoints (auto, cpu, cuda, mps); ONNX files run on the CPU, with
+        ``threads`` threads (None: one per core)."""
         path = Path(path)
         if path.suffix.lower() == ".onnx":
             from onnx_classifier import OnnxClassifier
@@ -290,7 +292,7 @@ class Predictor:
             if str(device) not in ("cpu", "auto"):
                 raise ValueError(f"--device {device} is for PyTorch checkpoints; {path.name} runs on the CPU "
                                  "with ONNX Runtime (leave --device out)")
-            return cls(OnnxClassifier(path))
+            return cls(OnnxClassifier(path, threads))
         from model import TorchClassifier
 
         return cls(TorchClassifier(path, device))

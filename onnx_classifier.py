@@ -28,7 +28,10 @@ class OnnxModelError(ModelFileError):
 class OnnxClassifier:
     """Class probabilities for uint8 MNIST-like digits from an .onnx file, on the CPU."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, threads: int | None = None) -> None:
+        """``threads``: how many threads one run may use (None: ONNX Runtime's default, one per
+        core). A server whose processes read one digit at a time gives 1: at that size the
+        runtime's other threads only spin, and take the core another process needs."""
         import onnxruntime as ort
 
         path = Path(path)
@@ -38,6 +41,8 @@ class OnnxClassifier:
             raise OnnxModelError(f"ONNX model {path} is empty")
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: a user's terminal gets our one line, not the runtime's
+        if threads is not None:
+            options.intra_op_num_threads = options.inter_op_num_threads = threads
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own pybind classes: InvalidProtobuf, Fail, ...

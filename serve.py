@@ -5,7 +5,8 @@
     curl -F files=@photo.jpg 'http://127.0.0.1:8000/api/predict?top_k=3'
 
 The server (FastAPI on uvicorn) loads ``lenet5_model.onnx`` where it exists, which starts fast
-and needs no torch, else ``lenet5_model.pth``. ``POST /api/predict`` takes one or more images
+and needs no torch, else ``lenet5_model.pth``, in ``--workers`` processes (see
+default_workers). ``POST /api/predict`` takes one or more images
 (multipart, field ``files``) and answers with the JSON ``inference.py --json`` prints; with
 ``number=true`` that of ``--number`` (read by ``lenet5_numbers.pth`` where it exists), with
 ``sudoku=true`` that of ``--sudoku``. ``GET /api/health`` says which model serves;
@@ -17,7 +18,10 @@ JavaScript, nothing fetched from elsewhere.
 
 import argparse
 import base64
+import errno
 import io
+import os
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes an uploaded image may have: a 108-megapixel phone JPEG has about 15 MB
 ONNX_NAME = str(Path(DEFAULT_CHECKPOINT).with_suffix(".onnx"))  # what python export.py writes
 PAGE = Path(__file__).resolve().parent / "web" / "index.html"
+MODEL_VARIABLE = "LENET5_SERVE_MODEL"  # how main names the model to its worker processes
 
 
 def default_model() -> Path:
@@ -44,6 +49,43 @@ def default_model() -> Path:
     the checkpoint."""
     onnx = Path(ONNX_NAME)
     return onnx if onnx.is_file() else Path(DEFAULT_CHECKPOINT)
+
+
+def default_workers(model: Path) -> int:
+    """One worker process per core, up to four, for an ONNX model: a process reads one request
+    at a time, so a second one on a second core halves the wait (serve_benchmark.py, paired
+    runs). One for a checkpoint, since each process would hold its own torch (about 700 MB)."""
+    if model.suffix.lower() != ".onnx":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether another program listens on ``host``:``port`` already, so that main can say so in
+    one line (uvicorn's workers would each log the error)."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:  # an address that cannot be had for another reason is uvicorn's to report
+        return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def worker_app() -> "FastAPI":
+    """The app as each of uvicorn's worker processes builds it, for the model main names in
+    MODEL_VARIABLE. OpenCV and ONNX Runtime get one thread each: the processes are the
+    parallelism, and on one digit the libraries' own threads only wait or spin on a core
+    another process needs (paired runs: OpenCV's threads took 1.6 times as long; the
+    runtime's spinning doubled the server's CPU time at the same speed)."""
+    from inference import Predictor
+
+    cv2.setNumThreads(1)
+    model = Path(os.environ[MODEL_VARIABLE])
+    numbers = Path(NUMBERS_CHECKPOINT)
+    return create_app(Predictor.from_file(model, threads=1), model.name, numbers if numbers.is_file() else None)
 
 
 def png_base64(digit: np.ndarray) -> str:
@@ -139,7 +181,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this "
                         "computer only; 0.0.0.0 lets the phones on your network in)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
-    return parser.parse_args(argv)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes that read requests side by side (default: one per core, up to 4, for an "
+                             ".onnx model; 1 for a checkpoint, since each holds its own torch)")
+    args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be at least 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.name} is not installed; run: pip install -r requirements.txt", file=sys.stderr)
         return 2
     try:
-        predictor = Predictor.from_file(model)
+        Predictor.from_file(model)  # here, so that a missing or broken model is one line, not a worker's traceback
     except ModelFileError as exc:
         fix = "python export.py" if model.suffix.lower() == ".onnx" else "python train.py"
         print(f"error: {exc}. Make one first with: {fix}", file=sys.stderr)
@@ -161,14 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    # one reading at a time, on images a few hundred pixels wide: OpenCV's threads only wait on each other and on
-    # the clients (serve_benchmark.py, paired runs: OpenCV's default threads take 1.6 times as long)
-    cv2.setNumThreads(1)
-    numbers = Path(NUMBERS_CHECKPOINT)
-    app = create_app(predictor, model.name, numbers if numbers.is_file() else None)
-    print(f"Reading digits with {model} at http://{args.host}:{args.port}/ (the API: /docs); Ctrl-C stops",
-          flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    if port_taken(args.host, args.port):
+        print(f"error: port {args.port} is in use (is serve.py running already?); stop that program or "
+              f"choose another port with --port", file=sys.stderr)
+        return 2
+    workers = args.workers or default_workers(model)
+    os.environ[MODEL_VARIABLE] = str(model.resolve())
+    print(f"Reading digits with {model} ({workers} worker process{'es' if workers > 1 else ''}) at "
+          f"http://{args.host}:{args.port}/ (the API: /docs); Ctrl-C stops", flush=True)
+    uvicorn.run("serve:worker_app", factory=True, workers=workers, host=args.host, port=args.port,
+                log_level="warning")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import struct
 import sys
 from pathlib import Path
@@ -14,6 +15,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from model import MNIST_FILES  # noqa: E402
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on, for a server the test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
@@ -132,6 +140,19 @@ def tiny_model(tiny_mnist, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_model")
     assert train.main(tiny_train_args(tiny_mnist, out, "--epochs", "3")) == 0
     return out / "model.pth"
+
+
+@pytest.fixture(scope="session")
+def exported(tiny_model, tiny_mnist, tmp_path_factory) -> Path:
+    """The tiny checkpoint with export.py's two ONNX files beside it."""
+    import shutil
+
+    import export
+
+    folder = tmp_path_factory.mktemp("exported")
+    shutil.copy(tiny_model, folder / "lenet5_model.pth")
+    assert export.main(["--model", str(folder / "lenet5_model.pth"), "--data-dir", str(tiny_mnist)]) == 0
+    return folder
 
 
 @pytest.fixture()

@@ -18,15 +18,6 @@ from model import load_checkpoint, load_mnist, load_model
 from onnx_classifier import OnnxClassifier
 
 
-@pytest.fixture(scope="module")
-def exported(tiny_model, tiny_mnist, tmp_path_factory):
-    """The tiny checkpoint with export.py's two ONNX files beside it."""
-    folder = tmp_path_factory.mktemp("exported")
-    shutil.copy(tiny_model, folder / "lenet5_model.pth")
-    assert export.main(["--model", str(folder / "lenet5_model.pth"), "--data-dir", str(tiny_mnist)]) == 0
-    return folder
-
-
 def torch_probabilities(checkpoint, digits):
     model, meta = load_model(checkpoint)
     return export.torch_probabilities(model, meta.mean, meta.std, torch.as_tensor(digits))
@@ -41,6 +32,9 @@ def test_onnx_matches_pytorch_and_takes_any_batch(exported, tiny_mnist):
     assert (got.argmax(1) == expected.argmax(1)).all()
     for n in (1, 7):  # the batch dimension is dynamic
         assert onnx.probabilities(images[:n]).shape == (n, 10)
+    one_thread = OnnxClassifier(exported / "lenet5_model.onnx", threads=1)  # as serve.py's workers read
+    assert one_thread.session.get_session_options().intra_op_num_threads == 1
+    assert np.array_equal(one_thread.probabilities(images).argmax(1), got.argmax(1))
     checkpoint = load_checkpoint(exported / "lenet5_model.pth")
     assert float(onnx.metadata["mean"]) == checkpoint.mean and float(onnx.metadata["std"]) == checkpoint.std
 

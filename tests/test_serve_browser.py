@@ -6,7 +6,6 @@ LENET5_SCREENSHOTS=FOLDER it also saves the screenshots docs/serve.md shows."""
 import base64
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,18 +17,13 @@ import pytest
 from PIL import Image
 
 import sudoku_pages
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs Playwright: pip install playwright")
 if not Path(CHROMIUM).exists():
     pytest.skip("the browser test needs Chromium: apt-get install chromium", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture()

@@ -273,3 +273,19 @@ def test_none_class_reads_what_is_not_a_digit(real_model, real_mnist_dir, tmp_pa
     test_x, test_y = load_mnist(real_mnist_dir, train=False)
     names = np.asarray(predictor.classes)[predictor.probabilities(test_x.numpy()).argmax(1)]
     assert float((names == test_y.numpy().astype(str)).mean()) >= 0.98
+
+
+def test_the_benchmark_without_mnist_or_a_model_says_what_to_do(tmp_path, capsys, monkeypatch):
+    """finetune_benchmark.py draws its photos from MNIST's test digits and starts from a
+    checkpoint: without either, one line and exit 2."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    benchmark = importlib.import_module("finetune_benchmark")
+    assert benchmark.main(["--model", str(tmp_path / "missing.pth")]) == 2
+    assert "python train.py" in capsys.readouterr().err
+    model = tmp_path / "m.pth"
+    model.write_bytes(b"")
+    assert benchmark.main(["--drawn", "--model", str(model), "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "MNIST/raw" in err

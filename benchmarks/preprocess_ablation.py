@@ -41,7 +41,10 @@ STEPS: dict[str, tuple[str, list[tuple[object, str, object]]]] = {
         (preprocess, "_window", lambda gray, dark_ink: max(5, min(gray.shape) // 2) | 1)]),
     "sheet": ("a sheet of paper on a darker desk", [(preprocess, "_sheet", lambda gray: None)]),
     "falloff": ("light falling off to the corners is no ink", [(preprocess, "FALLOFF_INK", 0.0)]),
-    "straight-lines": ("straight lines and frame edges", [(preprocess, "_remove_lines", lambda mask, reach: np.zeros_like(mask))]),
+    "straight-lines": ("straight lines and frame edges", [
+        (preprocess, "_remove_lines", lambda mask, reach, frames=True: np.zeros_like(mask))]),
+    "flat-ground": ("on a flat ground, a band along a side is a stroke, not a frame's edge", [
+        (preprocess, "_flat_ground", lambda paper, ink: False)]),
     "page-lines": ("a page's printed lines, tilted and bent", [
         (preprocess, "_page_lines", lambda mask, reach, taken, joined=True: np.zeros_like(mask))]),
     "pale-ink": ("in a photo, pale ink that touches a stroke is the stroke's", [(preprocess, "FAINT", 1.0)]),

@@ -232,6 +232,20 @@ def test_float_arrays_in_either_range(font):
         assert similarity(mnist_like(array), reference) > 0.95, array.max()
 
 
+def test_a_bar_run_off_a_drawing_s_canvas_stays_with_the_digit():
+    """A 7 drawn on a computer's canvas with its bar run off the top: on the canvas's flat
+    white the band along the side is the digit's own stroke, and stays in its box. The same
+    picture photographed (paper with a photo's grain, not one flat grey) is taken for a crop
+    of something larger, where a dark band along a side is a frame's edge, and left out."""
+    import cv2
+    canvas = np.full((200, 200), 255, np.uint8)
+    cv2.line(canvas, (12, 2), (192, 2), 0, 26)  # the bar, cut by the canvas's top
+    cv2.line(canvas, (186, 6), (80, 196), 0, 22)  # the stem
+    assert preprocess.find_digit(canvas).box[1] == 0
+    photo = np.clip(canvas * 0.85 + np.random.default_rng(0).normal(0, 4, canvas.shape), 0, 255).astype(np.uint8)
+    assert preprocess.find_digit(photo).box[1] > 10
+
+
 @pytest.mark.parametrize("dark_ink", [True, False])
 def test_a_zero_drawn_past_the_canvas_is_read_as_its_strokes(dark_ink):
     """A bold 0 drawn so large on a canvas that it runs off three sides is about as much ink as

@@ -25,3 +25,23 @@ def test_missing_mnist_is_one_line_before_any_reading(evaluation, tiny_model, tm
     assert evaluation.main(["--model", str(tiny_model), "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "MNIST/raw" in err
+
+
+def test_each_ablation_stand_in_takes_what_the_step_it_replaces_is_given(monkeypatch):
+    """preprocess_ablation.py leaves a step out by putting a stand-in in its place: each must
+    take every argument the step is called with, or leaving it out breaks once the step
+    gains one (as _remove_lines did its ``frames``)."""
+    import inspect
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    ablation = importlib.import_module("preprocess_ablation")
+    for step, (_, changes) in ablation.STEPS.items():
+        for module, attribute, stand_in in changes:
+            original = getattr(module, attribute)
+            if not callable(original):
+                assert type(stand_in) is type(original), (step, attribute)
+                continue
+            taken = inspect.signature(stand_in).parameters
+            if any(p.kind == p.VAR_POSITIONAL for p in taken.values()):
+                continue
+            assert list(taken) == list(inspect.signature(original).parameters), (step, attribute)

@@ -63,7 +63,7 @@ def default_workers(model: Path) -> int:
 
 def port_taken(host: str, port: int) -> bool:
     """Whether another program listens on ``host``:``port`` already, so that main can say so in
-    one line (uvicorn's workers would each log the error)."""
+    one line with what to do (uvicorn would stop with its own log line and exit code 3)."""
     try:
         family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         with socket.socket(family, kind) as probe:

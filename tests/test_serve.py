@@ -3,8 +3,6 @@
 import base64
 import io
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -17,7 +15,7 @@ pytest.importorskip("fastapi", reason="serve.py needs FastAPI: pip install -r re
 from fastapi.testclient import TestClient  # noqa: E402
 
 import inference  # noqa: E402
-from conftest import free_port  # noqa: E402
+from conftest import serving  # noqa: E402
 import serve  # noqa: E402
 
 
@@ -115,37 +113,24 @@ def children(pid: int) -> set[int]:
 def test_two_workers_read_side_by_side_and_ctrl_c_stops_them_all(exported, digits_dir):
     """serve.py as a user starts it, with an ONNX model and two worker processes: both serve,
     a busy port is one line, and Ctrl-C leaves no worker behind."""
-    port = free_port()
-    child = subprocess.Popen([sys.executable, str(Path(serve.__file__)), "--model", str(exported / "lenet5_model.onnx"),
-                              "--workers", "2", "--port", str(port)], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        for _ in range(300):
-            try:
-                health = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1).read()
-                break
-            except OSError:
-                assert child.poll() is None, child.stdout.read()
-                time.sleep(0.1)
+    model = exported / "lenet5_model.onnx"
+    with serving(model, "--workers", "2") as (child, url):
+        health = urllib.request.urlopen(url + "/api/health", timeout=1).read()
         assert b"lenet5_model.onnx" in health
         workers = {p for p in children(child.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}
         assert len(workers) == 2
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/predict", method="POST",
+        request = urllib.request.Request(url + "/api/predict", method="POST",
                                          data=b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"3.png\""
                                               b"\r\n\r\n" + (digits_dir / "digit_3.png").read_bytes() + b"\r\n--b--\r\n",
                                          headers={"Content-Type": "multipart/form-data; boundary=b"})
         assert b'"path":"3.png"' in urllib.request.urlopen(request, timeout=30).read()
-        assert serve.main(["--port", str(port), "--model", str(exported / "lenet5_model.onnx")]) == 2  # port in use
+        port = int(url.rsplit(":", 1)[1])
+        assert serve.main(["--port", str(port), "--model", str(model)]) == 2  # port in use
         child.send_signal(signal.SIGINT)
         assert child.wait(timeout=20) == 0
         time.sleep(0.5)
         assert not [p for p in workers if Path(f"/proc/{p}").exists()
                     and Path(f"/proc/{p}/stat").read_text().split()[2] != "Z"], "a worker outlived Ctrl-C"
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-
 
 def test_workers_default_to_the_cores_for_onnx_and_one_for_a_checkpoint(monkeypatch):
     monkeypatch.setattr(serve.os, "sched_getaffinity", lambda _: set(range(16)), raising=False)

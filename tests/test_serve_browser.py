@@ -6,10 +6,6 @@ LENET5_SCREENSHOTS=FOLDER it also saves the screenshots docs/serve.md shows."""
 import base64
 import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +13,8 @@ import pytest
 from PIL import Image
 
 import sudoku_pages
-from conftest import free_port
+from conftest import serving
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs Playwright: pip install playwright")
 if not Path(CHROMIUM).exists():
@@ -28,23 +23,8 @@ if not Path(CHROMIUM).exists():
 
 @pytest.fixture()
 def server(real_model):
-    port = free_port()
-    child = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--model", str(real_model), "--port", str(port)],
-                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "/api/health", timeout=1)
-                break
-            except OSError:
-                if child.poll() is not None:
-                    pytest.fail(f"serve.py stopped: {child.stdout.read()}")
-                time.sleep(0.1)
+    with serving(real_model) as (_, url):
         yield url
-    finally:
-        child.terminate()
-        child.wait(timeout=10)
 
 
 def draw_a_seven(page) -> None:

@@ -371,7 +371,11 @@ def _sheet(gray: np.ndarray) -> np.ndarray | None:
     the sheet's inside (uint8 mask, 1 on the sheet, its edge left out); None where it does
     not. A sheet is large but does not fill the frame (it may run off two edges), bright,
     convex and four-sided, mostly paper and wide where a stroke is narrow, and its edge is a
-    step of brightness, not the gradual fall of a shadow or of light towards the corners."""
+    step of brightness, not the gradual fall of a shadow or of light towards the corners.
+    What lies around it is a desk, with a photo's grain, not two flat colours: a bold digit
+    drawn on a computer's canvas 240 pixels or more a side can cut its white into such a
+    shape, and searched on it the digit was lost (a test draws one). It costs nothing
+    measured: no line of real_world_eval.py moves, the drawn desks' among them."""
     h, w = gray.shape
     if min(h, w) < MIN_SIDE:
         return None
@@ -406,6 +410,8 @@ def _sheet(gray: np.ndarray) -> np.ndarray | None:
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * edge + 1, 2 * edge + 1))
     within = cv2.erode(filled, kernel)
     beyond = cv2.dilate(filled, kernel) ^ 1
+    if _two_flat_colours(np.round(gray[beyond > 0] * 255).astype(np.uint8)):
+        return None  # no desk: a bold stroke in flat colours that cut a canvas's white in two
     paper, desk = float(np.median(gray[within > 0])), float(np.median(gray[beyond > 0]))
     inner_ring = within ^ cv2.erode(within, kernel)
     outer_ring = beyond ^ cv2.erode(beyond, kernel)
@@ -483,13 +489,19 @@ def _ink_is_dark(gray: np.ndarray, window: int) -> bool:
     serve_benchmark.py --sizes' 600 digits drawn off a canvas's edge: 94.83% with it, 92.33% without.
     A photo is told from such a drawing by its grey levels alone, before any threshold: 1.1 ms at 640x480."""
     u8 = np.round(np.clip(gray, 0, 1) * 255).astype(np.uint8)
-    if np.sort(np.bincount(u8.ravel(), minlength=256))[-2:].sum() >= 0.5 * u8.size:  # two flat colours
+    if _two_flat_colours(u8):
         dark = u8 <= cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
         if 0.3 <= dark.mean() <= 0.7:
             return _stroke_evenness(dark.astype(np.uint8)) <= _stroke_evenness((~dark).astype(np.uint8))
     detail = gray - cv2.blur(cv2.blur(gray, (window, window)), (window, window))
     centred = detail - detail.mean()
     return float(np.dot(centred.ravel() * centred.ravel(), centred.ravel())) <= 0
+
+
+def _two_flat_colours(u8: np.ndarray) -> bool:
+    """Whether half of these grey levels (uint8) or more are one of two levels exactly: a
+    drawing in flat colours. No photo's paper, desk or ink is."""
+    return u8.size > 0 and int(np.sort(np.bincount(u8.ravel(), minlength=256))[-2:].sum()) >= 0.5 * u8.size
 
 
 def _stroke_evenness(mask: np.ndarray) -> float:

@@ -246,6 +246,22 @@ def test_a_bar_run_off_a_drawing_s_canvas_stays_with_the_digit():
     assert preprocess.find_digit(photo).box[1] > 10
 
 
+def test_a_bold_seven_that_cuts_a_large_canvas_in_two_is_no_sheet_on_a_desk():
+    """A bold 7 drawn on a 280-pixel canvas, its stem run off the bottom, cuts the white into
+    a four-sided light part beside the stem, as a sheet of paper on a darker desk looks; but
+    that "desk" is the stroke and the canvas, two flat colours that no photographed desk is.
+    The 7 is the digit, not something on that "sheet" (which held none)."""
+    import cv2
+    canvas = np.full((280, 280), 255, np.uint8)
+    cv2.line(canvas, (25, 50), (230, 65), 0, 50)  # the bar
+    cv2.line(canvas, (235, 80), (120, 300), 0, 50)  # the stem, off the bottom
+    canvas = cv2.GaussianBlur(canvas, (0, 0), 3)  # a soft brush
+    found = preprocess.find_digit(canvas)
+    assert found is not None
+    left, top, right, bottom = found.box
+    assert left < 30 and top < 35 and right > 250 and bottom == 280  # the whole stroke
+
+
 @pytest.mark.parametrize("dark_ink", [True, False])
 def test_a_zero_drawn_past_the_canvas_is_read_as_its_strokes(dark_ink):
     """A bold 0 drawn so large on a canvas that it runs off three sides is about as much ink as

@@ -372,7 +372,10 @@ def _sheet(gray: np.ndarray) -> np.ndarray | None:
     not. A sheet is large but does not fill the frame (it may run off two edges), bright,
     convex and four-sided, mostly paper and wide where a stroke is narrow, and its edge is a
     step of brightness, not the gradual fall of a shadow or of light towards the corners.
-    What lies around it is a desk, with a photo's grain, not two flat colours: a bold digit
+    It shows a corner of its own inside the photo: a corner of the frame cut off by one
+    straight edge is the lit part of a page that a shadow's edge crosses (the photographed
+    squared paper of real_world_eval.py 96.80% without this, 97.10% with it; nothing else
+    moves). What lies around it is a desk, with a photo's grain, not two flat colours: a bold digit
     drawn on a computer's canvas 240 pixels or more a side can cut its white into such a
     shape, and searched on it the digit was lost (a test draws one). It costs nothing
     measured: no line of real_world_eval.py moves, the drawn desks' among them."""
@@ -389,12 +392,18 @@ def _sheet(gray: np.ndarray) -> np.ndarray | None:
     if count < 2:
         return None
     index = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    if not 0.08 * h * w <= stats[index, 2] * stats[index, 3] <= 0.7 * h * w or len(_sides(stats[index], (w, h))) > 2:
+    sides = _sides(stats[index], (w, h))
+    if not 0.08 * h * w <= stats[index, 2] * stats[index, 3] <= 0.7 * h * w or len(sides) > 2:
         return None  # small, or filling the frame or a band across it: then the paper is the photo
     component = (labels == index).astype(np.uint8)
     contours, _ = cv2.findContours(component, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     outline = max(contours, key=cv2.contourArea)
     corners = cv2.approxPolyDP(outline, 0.02 * cv2.arcLength(outline, True), True)
+    hull = cv2.approxPolyDP(cv2.convexHull(outline), 0.02 * cv2.arcLength(outline, True), True)[:, 0]
+    margin = 0.02 * min(h, w)
+    own_corner = ((hull > margin) & (hull < np.array([w, h]) - 1 - margin)).all(1).any()
+    if not own_corner and len(sides) == 2 and sides not in ({"left", "right"}, {"top", "bottom"}):
+        return None  # a corner of the frame cut off by one straight edge: a shadow's, across a page
     filled = np.zeros((h, w), np.uint8)
     cv2.drawContours(filled, [outline], -1, 1, thickness=-1)
     inside, area = int(filled.sum()), int((bright & filled).sum())  # paper inside a written 0 too

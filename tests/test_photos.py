@@ -177,6 +177,20 @@ def test_a_page_lit_brighter_at_its_top_is_not_a_sheet_of_its_own(font, angle):
     assert overlap(found.box, ink_bounds(ink, 0, 0)) > 0.7, found.box
 
 
+def test_a_shadow_s_straight_edge_across_a_corner_of_squared_paper_makes_no_sheet(font):
+    """Squared paper filling the photo, in shadow but for one corner that the shadow's
+    straight edge cuts off: that lit wedge is bright, convex and sharp-edged as a sheet on a
+    desk is, but it has no corner of its own inside the photo, and the grid runs on under the
+    shadow. The digit in the shadow is read, not a square of the grid on the "sheet"."""
+    page = paper(480, 640, level=0.9, seed=2)
+    page[::24, :] -= 0.25  # the grid
+    page[:, ::24] -= 0.25
+    rows, cols = np.mgrid[0:480, 0:640]
+    page *= np.where(rows < 350 - 0.6 * cols, 1.0, 0.5).astype(np.float32)  # the lit wedge at the top left
+    bounds = put(page, glyph(font, 4, 110), 300, 400, strength=0.5)
+    assert_reads(page, font, 4, bounds)
+
+
 def test_a_blank_sheet_on_a_desk_holds_no_digit():
     assert find_digit(np.clip(sheet_on_a_desk(480, 640, 0.3, 5), 0, 1)) is None
 

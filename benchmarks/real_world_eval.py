@@ -15,7 +15,8 @@ Sets (each printed with its accuracy and size):
 - the same digits as a user's scan: dark ink on white paper, 4x larger; drawn with a fine pen
   on a large page (strokes thinned to a quarter); in a bold marker (strokes thickened); small
   and off-centre on a noisy 400x400 page; in a thin pen whose strokes break, on squared paper;
-  on a sheet of paper photographed lying on a darker desk; photographed on squared and ruled
+  on a sheet of paper photographed lying on a darker desk; in chalk on a dark board (light
+  on dark, the one photographed kind so); photographed on squared and ruled
   paper, and drawn on a canvas so large they run off its edge (photo_pages.py, each image
   from its own seed, so a set's first images do not change with --count);
 - photos of whole sudokus: the real ones in ../shared/realworld/numbers/sudoku_photos/ (puzzles
@@ -129,6 +130,26 @@ def on_a_desk(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
         top, left = (centre[::-1] - size / 2 + rng.uniform(-30, 30, 2)).astype(int)
         page[top:top + size, left:left + size] -= 0.6 * digit
         out.append((np.clip(page, 0, 1) * 255).astype(np.uint8))
+    return out
+
+
+def on_a_board(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """A 640x480 photo of a digit in chalk on a dark board, light on dark: the board 0.1 to
+    0.35 bright and lit unevenly from side to side, the chalk 0.4 to 0.6 brighter, the digit
+    80 to 200 pixels, and half the time the light ledge or frame along the board's foot. A
+    rule that decides the polarity is judged on it."""
+    out = []
+    for a in images:
+        board = np.full((480, 640), rng.uniform(0.1, 0.35), np.float32)
+        board *= np.linspace(rng.uniform(0.7, 1.1), rng.uniform(0.7, 1.1), 640, dtype=np.float32)[None, :]
+        size = int(rng.integers(80, 200))
+        chalk = np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32) / 255
+        top, left = int(rng.integers(40, 440 - size)), int(rng.integers(40, 600 - size))
+        board[top:top + size, left:left + size] += rng.uniform(0.4, 0.6) * np.clip(chalk, 0, 1)
+        if rng.random() < 0.5:
+            board[-int(rng.integers(10, 40)):, :] = rng.uniform(0.6, 0.9)
+        board += rng.normal(0, 0.02, board.shape).astype(np.float32)
+        out.append((np.clip(board, 0, 1) * 255).astype(np.uint8))
     return out
 
 
@@ -353,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     report("MNIST digits in a thin pen on 200x200 squared paper", squared_paper(subset, rng), sublabels)
     report("MNIST digits on a sheet lying on a darker desk, 640x480",
            on_a_desk(subset, np.random.default_rng([args.seed, 1])), sublabels)  # leaves the other sets as they were
+    report("MNIST digits in chalk on a dark board, 640x480",
+           on_a_board(subset, np.random.default_rng([args.seed, 4])), sublabels)
     photos = slice(args.photos)
     report("MNIST digits photographed on squared paper, 800x600",
            photographed(subset[photos], (args.seed, 2), ruled=False), sublabels[photos])

@@ -375,9 +375,9 @@ def _sheet(gray: np.ndarray) -> np.ndarray | None:
     It shows a corner of its own inside the photo: a corner of the frame cut off by one
     straight edge is the lit part of a page that a shadow's edge crosses (the photographed
     squared paper of real_world_eval.py 96.80% without this, 97.10% with it; nothing else
-    moves). What lies around it is a desk, with a photo's grain, not two flat colours: a bold digit
-    drawn on a computer's canvas 240 pixels or more a side can cut its white into such a
-    shape, and searched on it the digit was lost (a test draws one). It costs nothing
+    moves). What lies around it is a desk, with a photo's grain, not two flat colours: a
+    bold digit drawn on a computer's canvas 240 pixels or more a side can cut its white into
+    such a shape, and searched on it the digit was lost (a test draws one). It costs nothing
     measured: no line of real_world_eval.py moves, the drawn desks' among them."""
     h, w = gray.shape
     if min(h, w) < MIN_SIDE:
@@ -398,8 +398,9 @@ def _sheet(gray: np.ndarray) -> np.ndarray | None:
     component = (labels == index).astype(np.uint8)
     contours, _ = cv2.findContours(component, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     outline = max(contours, key=cv2.contourArea)
-    corners = cv2.approxPolyDP(outline, 0.02 * cv2.arcLength(outline, True), True)
-    hull = cv2.approxPolyDP(cv2.convexHull(outline), 0.02 * cv2.arcLength(outline, True), True)[:, 0]
+    tolerance = 0.02 * cv2.arcLength(outline, True)
+    corners = cv2.approxPolyDP(outline, tolerance, True)
+    hull = cv2.approxPolyDP(cv2.convexHull(outline), tolerance, True)[:, 0]
     margin = 0.02 * min(h, w)
     own_corner = ((hull > margin) & (hull < np.array([w, h]) - 1 - margin)).all(1).any()
     if not own_corner and len(sides) == 2 and sides not in ({"left", "right"}, {"top", "bottom"}):

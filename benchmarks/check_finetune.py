@@ -110,23 +110,21 @@ def main(argv: list[str] | None = None) -> int:
     model.load_state_dict(result[0])
 
     held = ~taught
-    base = Predictor.from_file(args.model)
-    digits_before = base.read(digits[held])[:, :10].argmax(1)
-    digits_after = finetune.predict(model, torch.from_numpy(digits[held]), checkpoint.mean, checkpoint.std).numpy()
     others = sorted(set(range(len(rows))) - set(learned.tolist()))
     files = [args.folder / "images" / rows[k]["file"] for k in others]
     truth = [rows[k]["number"] for k in others]
-    exact = []
+    digits_right, exact = [], []
     with tempfile.TemporaryDirectory() as folder:
         tuned = Path(folder) / "checks.pth"
         save_checkpoint(tuned, model.state_dict(), checkpoint.meta)
-        for predictor in (base, Predictor.from_file(tuned)):
+        for predictor in (Predictor.from_file(args.model), Predictor.from_file(tuned)):  # before, after
+            digits_right.append(np.mean(predictor.read(digits[held])[:, :10].argmax(1) == values[held]))
             read = predictor.read_numbers(files)
             exact.append(np.mean([(r.number or "") == t for r, t in zip(read, truth)]))
     print(f"Learned the {int(taught.sum())} labelled digits of {len(learned)} amounts (seed {args.seed}); "
           f"read the other {len(files)} amounts:")
-    print(f"  their {int(held.sum())} digits, each cut by its box: {np.mean(digits_before == values[held]):.1%} "
-          f"before, {np.mean(digits_after == values[held]):.1%} after")
+    print(f"  their {int(held.sum())} digits, each cut by its box: {digits_right[0]:.1%} before, "
+          f"{digits_right[1]:.1%} after")
     print(f"  the amounts read exactly: {exact[0]:.1%} before, {exact[1]:.1%} after")
     return 0
 

@@ -573,7 +573,9 @@ def _flat_ground(paper: np.ndarray, ink: np.ndarray) -> bool:
     is clipped: the real canvas drawings hold 85-98% at one level, the scanned forms 60-95%,
     while the real meter crops, paper photos, ruled crops and sudoku cells hold at most 36%,
     and 95% of the drawn photos of squared and ruled paper less than 13%. Such a picture is
-    the whole canvas, not a crop of something larger."""
+    the whole canvas, not a crop of something larger, and no photographed page: a page's
+    printed lines are not looked for there (``_page_lines``; a scan of a digit is read in
+    two thirds of the time, and a thin bar drawn across a canvas is no page's line)."""
     ground = np.round(paper[ink == 0] * 255).astype(np.uint8)
     return ground.size > 0 and int(np.bincount(ground, minlength=256).max()) >= FLAT_GROUND * ground.size
 
@@ -633,13 +635,16 @@ def _page_lines(mask: np.ndarray, reach: float, taken: np.ndarray, joined: bool 
             continue  # no piece reaches across the picture at a line's tilt: no line (112x112 scans 15% sooner)
         turn = cv2.getRotationMatrix2D((vw / 2, vh / 2), _tilt(view), 1.0)
         level = cv2.warpAffine(view, turn, (vw, vh), flags=cv2.INTER_NEAREST)
-        level_taken = cv2.warpAffine(taken.T if turned else taken, turn, (vw, vh), flags=cv2.INTER_NEAREST)
         runs = cv2.morphologyEx(cv2.dilate(level, np.ones((5, 3), np.uint8)), cv2.MORPH_OPEN,  # 2 px of bend
                                 cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, min(h, w) // 16), 1)),
                                 borderType=cv2.BORDER_REPLICATE)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+        across = np.flatnonzero((stats[:, 0] <= edge) & (stats[:, 0] + stats[:, 2] >= vw - edge))[1:]
+        if not len(across):
+            continue  # nothing level runs across: no line
+        level_taken = cv2.warpAffine(taken.T if turned else taken, turn, (vw, vh), flags=cv2.INTER_NEAREST)
         found = np.zeros_like(level)
-        for i in np.flatnonzero((stats[:, 0] <= edge) & (stats[:, 0] + stats[:, 2] >= vw - edge))[1:]:
+        for i in across:
             x, y, bw, bh = stats[i][:4]
             ys, xs = np.nonzero((labels[y:y + bh, x:x + bw] == i) & (level[y:y + bh, x:x + bw] > 0))
             for traced in range(len(xs) if joined else 1):  # a photo's shadow or grain may join lines: each in turn
@@ -756,10 +761,11 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
     noise = _noise_level(paper)
     smooth = cv2.blur(ink, (3, 3))  # a speck of one pixel is not the peak
     dark = (ink > max(4 * noise, 0.04, 0.35 * float(smooth.max()))).astype(np.uint8)
-    lines = _remove_lines(dark, 0.9 if tight else 0.6, frames=not _flat_ground(paper, dark))
-    # the page's lines are looked for in all the ink, where straight runs were taken too
-    lines |= _page_lines((ink > max(4 * noise, 0.04, 0.15 * float(smooth.max()))).astype(np.uint8),
-                         0.9 if tight else 0.6, lines, joined=not tight)
+    flat = _flat_ground(paper, dark)  # a computer's canvas or a scan: no frame, no photographed page
+    lines = _remove_lines(dark, 0.9 if tight else 0.6, frames=not flat)
+    if not flat:  # the page's lines are looked for in all the ink, where straight runs were taken too
+        lines |= _page_lines((ink > max(4 * noise, 0.04, 0.15 * float(smooth.max()))).astype(np.uint8),
+                             0.9 if tight else 0.6, lines, joined=not tight)
     peak = float(smooth[lines == 0].max(initial=0))  # the digit's contrast, not the grid's
     if peak < MIN_CONTRAST / 2 or peak < 8 * noise:
         return []  # blank: nothing stands out from the paper's grain
@@ -810,7 +816,7 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
         scores[_not_the_digit(seed, labels, stats, _stroke_widths(mask, labels, stats))] = 0
     members = _group(seed, stats, scores, brightest, (w, h))
     if not lines.any() and not _sides(stats[seed], (w, h)):  # a clean page: all its ink is the digit,
-        readings = [_whole_page(members, stats, scores, brightest, (w, h))]  # a dry pen's broken strokes too
+        readings = [_whole_page(members, stats, scores, brightest, (w, h), flat)]  # a dry pen's broken strokes too
     else:
         readings = [members, [seed]] if len(members) > 1 else [members]
     pale = None  # in a photo, ink as light as a pen's light touch joins a stroke it touches; in a crop,
@@ -922,16 +928,20 @@ def _surrounds(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
 
 
 def _whole_page(members: list[int], stats: np.ndarray, scores: np.ndarray, brightest: np.ndarray,
-                size: tuple[int, int]) -> list[int]:
+                size: tuple[int, int], canvas: bool = False) -> list[int]:
     """On a clean page (no lines, the digit clear of the edges) all the ink that is neither
     a speck nor much fainter is the digit, however far apart its pieces lie: a dotted or
-    skipping pen. Unless together they are not shaped like a digit. Crumbs too small to
+    skipping pen. On a ``canvas`` (``_flat_ground``), so is a stroke that ``_group`` joined to
+    it (as long as a third of its height) though it reaches the edge: a 7's bar drawn off
+    the top, above a broken stem, which alone reads 1 (a scanned form's crumb of the next
+    cell's digit, at the edge, is no such stroke).
+    Unless together they are not shaped like a digit. Crumbs too small to
     count on their own join where they lie inside the digit's box: a fine or dry pen's
     stroke broken up (outside it, a crumb is dust, and would shrink the digit)."""
     seed = members[0]
     height = max(stats[i][1] + stats[i][3] for i in members) - min(stats[i][1] for i in members)
-    clear = [i for i in range(1, len(stats)) if scores[i] > 0 and brightest[i] >= 0.6 * brightest[seed]
-             and not _sides(stats[i], size)]
+    clear = [i for i in range(1, len(stats)) if canvas and i in members and max(stats[i][2:4]) >= 0.3 * height
+             or scores[i] > 0 and brightest[i] >= 0.6 * brightest[seed] and not _sides(stats[i], size)]
     counts = [max(stats[i][2], stats[i][3]) >= 0.05 * height for i in clear]  # big enough on its own
     everything = [i for i, big in zip(clear, counts) if big]
     if seed not in everything:

@@ -43,7 +43,7 @@ STEPS: dict[str, tuple[str, list[tuple[object, str, object]]]] = {
     "falloff": ("light falling off to the corners is no ink", [(preprocess, "FALLOFF_INK", 0.0)]),
     "straight-lines": ("straight lines and frame edges", [
         (preprocess, "_remove_lines", lambda mask, reach, frames=True: np.zeros_like(mask))]),
-    "flat-ground": ("on a flat ground, a band along a side is a stroke, not a frame's edge", [
+    "flat-ground": ("a flat ground is a whole canvas: no frame's edge, no page's lines, all it joins is the digit", [
         (preprocess, "_flat_ground", lambda paper, ink: False)]),
     "page-lines": ("a page's printed lines, tilted and bent", [
         (preprocess, "_page_lines", lambda mask, reach, taken, joined=True: np.zeros_like(mask))]),

@@ -246,6 +246,33 @@ def test_a_bar_run_off_a_drawing_s_canvas_stays_with_the_digit():
     assert preprocess.find_digit(photo).box[1] > 10
 
 
+@pytest.mark.parametrize("side,tilt", [(200, 3), (280, 3), (112, 6), (280, 6)])
+def test_a_thin_bar_drawn_across_a_canvas_is_no_page_line(side, tilt):
+    """A 7 drawn with a thin brush on a computer's canvas, its bar a little tilted and run
+    from side to side: on a canvas's flat white there is no photographed page, so the bar
+    is the digit's stroke, not one of a page's printed lines, and stays in its box whole."""
+    import cv2
+    canvas = np.full((side, side), 255, np.uint8)
+    top, rise = int(0.22 * side), np.tan(np.radians(tilt)) * side
+    cv2.line(canvas, (0, top), (side - 1, int(top - rise)), 0, 2, cv2.LINE_AA)  # the bar
+    cv2.line(canvas, (int(0.72 * side), int(top - 0.72 * rise)), (int(0.42 * side), int(0.9 * side)), 0, 2, cv2.LINE_AA)
+    left, _, right, _ = preprocess.find_digit(canvas).box
+    assert left <= 1 and right >= side - 1
+
+
+@pytest.mark.parametrize("break_at", [9, 12])
+def test_a_broken_seven_keeps_the_bar_it_drew_off_the_canvas(break_at):
+    """A 7 drawn on a clean canvas, its bar run off the top and its stem broken across: the
+    two pieces are one digit. On a clean page all the ink is the digit, and a piece that
+    runs off the canvas is still the digit's when it joins the digit (the stem alone reads 1)."""
+    import cv2
+    canvas = np.full((112, 112), 255, np.uint8)
+    cv2.line(canvas, (16, 4), (88, 4), 0, 12, cv2.LINE_AA)  # the bar, at the top
+    cv2.line(canvas, (84, 4), (44, 100), 0, 12, cv2.LINE_AA)  # the stem
+    canvas[4 * break_at:4 * break_at + 8] = 255  # the stroke broken across
+    assert preprocess.find_digit(canvas).box[1] == 0
+
+
 def test_a_bold_seven_that_cuts_a_large_canvas_in_two_is_no_sheet_on_a_desk():
     """A bold 7 drawn on a 280-pixel canvas, its stem run off the bottom, cuts the white into
     a four-sided light part beside the stem, as a sheet of paper on a darker desk looks; but

@@ -574,8 +574,9 @@ def _flat_ground(paper: np.ndarray, ink: np.ndarray) -> bool:
     while the real meter crops, paper photos, ruled crops and sudoku cells hold at most 36%,
     and 95% of the drawn photos of squared and ruled paper less than 13%. Such a picture is
     the whole canvas, not a crop of something larger, and no photographed page: a page's
-    printed lines are not looked for there (``_page_lines``; a scan of a digit is read in
-    two thirds of the time, and a thin bar drawn across a canvas is no page's line)."""
+    printed lines are not looked for there (``_page_lines``; inference_benchmark.py's 1,000
+    scans end to end 1.04 times the time before page lines, against 1.23-1.32, and a thin bar
+    drawn across a canvas is no page's line)."""
     ground = np.round(paper[ink == 0] * 255).astype(np.uint8)
     return ground.size > 0 and int(np.bincount(ground, minlength=256).max()) >= FLAT_GROUND * ground.size
 

@@ -165,6 +165,16 @@ def paper_photo(digit: np.ndarray, rng: np.random.Generator, ruled: bool = False
     return _jpeg(photo, style["quality"]), box
 
 
+def written_on_white(digit: np.ndarray, rng: np.random.Generator, ruled: bool = False) -> np.ndarray:
+    """``digit`` as ``paper_photo`` with the same ``rng`` writes it, in the same pen, but on
+    white paper with nothing else (grey uint8, 304x304): what the pen alone leaves of the
+    digit. Where MNIST filled a loop in (a bold pen's 8 or 9), the pen's centre line has no
+    loop, and the digit then reads as another on any page."""
+    style = page_style(rng, ruled)
+    stroke = _pen_stroke(digit, style["pen_mm"] / style["digit_mm"])
+    return np.pad(np.round(255 * (1 - stroke)).astype(np.uint8), 40, constant_values=255)
+
+
 def _light(style: dict, size: tuple[int, int]) -> np.ndarray:
     """Brightness across the photo: a ramp, the corners dimmer, and a soft shadow (a hand's
     or the phone's) over part of the page where ``style["shadow"]`` is its depth."""

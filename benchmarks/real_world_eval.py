@@ -17,8 +17,10 @@ Sets (each printed with its accuracy and size):
   and off-centre on a noisy 400x400 page; in a thin pen whose strokes break, on squared paper;
   on a sheet of paper photographed lying on a darker desk; in chalk on a dark board (light
   on dark, the one photographed kind so); photographed on squared and ruled
-  paper, and drawn on a canvas so large they run off its edge (photo_pages.py, each image
-  from its own seed, so a set's first images do not change with --count);
+  paper, each followed by the same digits in the same pens on white paper (what the pen
+  alone leaves readable: the most those pages can read), and drawn on a canvas so large
+  they run off its edge (photo_pages.py, each image from its own seed, so a set's first
+  images do not change with --count);
 - photos of whole sudokus: the real ones in ../shared/realworld/numbers/sudoku_photos/ (puzzles
   found, cells read right) and pages drawn by sudoku_pages.py (--sudokus of them);
 - written numbers (inference.py --number, read by --number-model): the real check amounts in
@@ -163,6 +165,13 @@ def photographed(digits: np.ndarray, seed: tuple[int, int], ruled: bool) -> list
 def _photo(job: tuple[np.ndarray, tuple[int, ...], bool]) -> np.ndarray:
     digit, seed, ruled = job
     return photo_pages.paper_photo(digit, np.random.default_rng(seed), ruled=ruled)[0]
+
+
+def on_white(digits: np.ndarray, seed: tuple[int, int], ruled: bool) -> list[np.ndarray]:
+    """The digits of ``photographed`` (same seeds) in the same pens on white paper: what the
+    photographed pages could read at most, since the pen alone turns a few into other digits."""
+    return [photo_pages.written_on_white(digit, np.random.default_rng((*seed, i)), ruled=ruled)
+            for i, digit in enumerate(digits)]
 
 
 def drawn_off_canvas(digits: np.ndarray, seed: int) -> list[np.ndarray]:
@@ -377,10 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     report("MNIST digits in chalk on a dark board, 640x480",
            on_a_board(subset, np.random.default_rng([args.seed, 4])), sublabels)
     photos = slice(args.photos)
-    report("MNIST digits photographed on squared paper, 800x600",
-           photographed(subset[photos], (args.seed, 2), ruled=False), sublabels[photos])
-    report("MNIST digits photographed on ruled paper, 800x600",
-           photographed(subset[photos], (args.seed, 3), ruled=True), sublabels[photos])
+    for paper, key, ruled in (("squared", 2, False), ("ruled", 3, True)):
+        report(f"MNIST digits photographed on {paper} paper, 800x600",
+               photographed(subset[photos], (args.seed, key), ruled), sublabels[photos])
+        report("  the same digits in the same pens on white paper", on_white(subset[photos], (args.seed, key), ruled),
+               sublabels[photos])
     report("MNIST digits drawn to a canvas's edge, some strokes broken", drawn_off_canvas(subset, args.seed), sublabels)
     if args.sudokus > 0:
         generated_sudokus(predictor, args.sudokus, args.seed, (images.numpy(), labels.numpy()))

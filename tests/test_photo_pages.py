@@ -229,6 +229,25 @@ def test_a_fine_pen_draws_the_thin_parts_of_a_digit_too(pen):
     assert 0.7 * pen < stroke_width(stroke) / (rows[-1] - rows[0] + 1) < 2 * pen  # about the pen, not MNIST's width
 
 
+def test_the_digit_on_white_paper_is_written_in_the_photos_pen(digits):
+    """real_world_eval.py's control line: each page's digit on white paper, in the pen that
+    paper_photo draws it in with the same seed. These seeds' pens run from 0.037 to 0.09 of
+    the digit's height; on white each draws the digit about as wide as its own page's pen
+    (a little wider, for the pen's soft edge), not as some other seed's."""
+    ratios, widths = [], []
+    for seed in range(16):
+        style = photo_pages.page_style(np.random.default_rng(seed), ruled=seed % 2 == 1)
+        white = photo_pages.written_on_white(digits[3], np.random.default_rng(seed), ruled=seed % 2 == 1) < 128
+        rows = np.flatnonzero(white.any(1))
+        ratios.append(style["pen_mm"] / style["digit_mm"])
+        widths.append(stroke_width(white) / (rows[-1] - rows[0] + 1))
+    assert max(ratios) > 2 * min(ratios)  # the seeds' pens differ: the test tells them apart
+    for ratio, width in zip(ratios, widths):
+        assert 0.9 * ratio < width < 1.6 * ratio, (ratios, widths)
+    order = np.argsort(ratios)
+    assert np.mean(np.array(widths)[order[-5:]]) > 1.4 * np.mean(np.array(widths)[order[:5]])
+
+
 def test_page_lines_that_something_dark_joins_into_one_piece_are_each_taken_out(digits):
     """Ruled lines, bent a little by the lens, all running into the desk's dark edge at the
     left of the photo, which joins them into one piece of ink: each is still a line of the

@@ -99,6 +99,21 @@ def private_cache(tmp_path_factory, monkeypatch) -> Path:
     return folder
 
 
+def train_on_real_mnist(tmp_path_factory, name: str, *options: str) -> Path:
+    """train.py's checkpoint ``name`` trained on real MNIST for the session, its printed
+    digits drawn into the session's cache: a session fixture is made before ``private_cache``
+    is, and without this it read and filled the user's cache."""
+    import train
+
+    out = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LENET5_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "lenet5_cache"))
+        code = train.main(["--output", str(out / f"{name}.pth"), "--plot", str(out / "training_results.png"),
+                           "--device", "cpu", "--runs-dir", str(out / "runs"), *options])
+    assert code == 0
+    return out / f"{name}.pth"
+
+
 @pytest.fixture(scope="session")
 def tiny_mnist(tmp_path_factory) -> Path:
     """A data folder in torchvision's layout: 400 training and 100 test images."""
@@ -142,28 +157,15 @@ def real_mnist_dir() -> Path:
 @pytest.fixture(scope="session")
 def real_model(real_mnist_dir, tmp_path_factory) -> Path:
     """A LeNet-5 trained briefly (6 epochs, about 25 s) on real MNIST by train.py itself."""
-    import train
-
-    out = tmp_path_factory.mktemp("real_model")
-    code = train.main(["--data-dir", str(real_mnist_dir), "--output", str(out / "lenet5_model.pth"),
-                       "--plot", str(out / "training_results.png"), "--epochs", "6", "--device", "cpu",
-                       "--runs-dir", str(out / "runs")])
-    assert code == 0
-    return out / "lenet5_model.pth"
+    return train_on_real_mnist(tmp_path_factory, "lenet5_model", "--data-dir", str(real_mnist_dir), "--epochs", "6")
 
 
 @pytest.fixture(scope="session")
 def numbers_model(real_mnist_dir, tmp_path_factory) -> Path:
     """A LeNet-5 that can say 'not a digit' (train.py --not-a-digit), trained briefly on real
     MNIST (4 epochs, about 25 s), for reading whole numbers."""
-    import train
-
-    out = tmp_path_factory.mktemp("numbers_model")
-    code = train.main(["--data-dir", str(real_mnist_dir), "--output", str(out / "lenet5_numbers.pth"),
-                       "--plot", str(out / "training_results.png"), "--epochs", "4", "--device", "cpu",
-                       "--not-a-digit", "8000", "--runs-dir", str(out / "runs")])
-    assert code == 0
-    return out / "lenet5_numbers.pth"
+    return train_on_real_mnist(tmp_path_factory, "lenet5_numbers", "--data-dir", str(real_mnist_dir),
+                               "--epochs", "4", "--not-a-digit", "8000")
 
 
 @pytest.fixture(scope="session")

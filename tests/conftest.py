@@ -90,11 +90,16 @@ def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch) -> Path:
+def session_cache(tmp_path_factory) -> Path:
     """Training keeps drawn material in the user's cache; the tests keep theirs apart, shared
     by the session, so the user's cache is neither read nor filled."""
-    folder = tmp_path_factory.getbasetemp() / "lenet5_cache"
+    return tmp_path_factory.getbasetemp() / "lenet5_cache"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Every test trains with the session's cache (``session_cache``)."""
+    folder = session_cache(tmp_path_factory)
     monkeypatch.setenv("LENET5_CACHE_DIR", str(folder))
     return folder
 
@@ -107,7 +112,7 @@ def train_on_real_mnist(tmp_path_factory, name: str, *options: str) -> Path:
 
     out = tmp_path_factory.mktemp(name)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LENET5_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "lenet5_cache"))
+        patch.setenv("LENET5_CACHE_DIR", str(session_cache(tmp_path_factory)))
         code = train.main(["--output", str(out / f"{name}.pth"), "--plot", str(out / "training_results.png"),
                            "--device", "cpu", "--runs-dir", str(out / "runs"), *options])
     assert code == 0

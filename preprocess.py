@@ -941,8 +941,8 @@ def _whole_page(members: list[int], stats: np.ndarray, scores: np.ndarray, brigh
     stroke broken up (outside it, a crumb is dust, and would shrink the digit)."""
     seed = members[0]
     height = max(stats[i][1] + stats[i][3] for i in members) - min(stats[i][1] for i in members)
-    clear = [i for i in range(1, len(stats)) if canvas and i in members and max(stats[i][2:4]) >= 0.3 * height
-             or scores[i] > 0 and brightest[i] >= 0.6 * brightest[seed] and not _sides(stats[i], size)]
+    clear = [i for i in range(1, len(stats)) if (canvas and i in members and max(stats[i][2:4]) >= 0.3 * height)
+             or (scores[i] > 0 and brightest[i] >= 0.6 * brightest[seed] and not _sides(stats[i], size))]
     counts = [max(stats[i][2], stats[i][3]) >= 0.05 * height for i in clear]  # big enough on its own
     everything = [i for i, big in zip(clear, counts) if big]
     if seed not in everything:

@@ -42,7 +42,7 @@ from model import (
     save_checkpoint,
     to_model_input,
 )
-from number_pages import not_digits
+from number_pages import NONE, reader_pieces
 from photo_pages import training_pages
 from printed_digits import METER_SCENES_PER_GLYPH, default_cache_dir, printed_digits
 from runs import (
@@ -67,7 +67,7 @@ PRESETS = {
                   "photo_pages": 0},
     # for inference.py --number: the default, able to say "not a digit" (docs/inference.md)
     "numbers": {"activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
-                "augment": True, "printed_digits": 5, "european_forms": 1500, "not_a_digit": 12000,
+                "augment": True, "printed_digits": 5, "european_forms": 1500, "not_a_digit": 40000,
                 "photo_pages": 0},
 }
 
@@ -124,10 +124,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "the stem, as much of the world writes them; 0 for none (default: the preset's, "
                              "1500 for default)")
     parser.add_argument("--not-a-digit", type=int, default=None, metavar="N",
-                        help="add N images of what cutting a written number offers that is no digit (two "
-                             "touching digits, half a digit, a digit and a slice of its neighbour) as an 11th "
-                             "class, none, so that inference.py --number can tell them apart; 0 for ten "
-                             "classes (default: the preset's, 12000 for numbers, else 0)")
+                        help="add N pieces that inference.py --number's cutting makes of drawn rows of training "
+                             "digits and that are no digit (part of one, parts of two) as an 11th class, none, "
+                             "with the whole digits cut alongside them, so that it can tell them apart; 0 for "
+                             "ten classes (default: the preset's, 40000 for numbers, else 0)")
     parser.add_argument("--photo-pages", type=int, default=None, metavar="N",
                         help="add N training digits drawn onto photographed squared and ruled paper and onto "
                              "canvases they run off, as the preprocessing finds them (photo_pages.py; about 3 minutes "
@@ -140,7 +140,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     variant.add_argument("--preset", choices=sorted(PRESETS), default="default",
                          help="default: ReLU, max-pooling, augmentation and printed digits; lenet1998: the "
                               "1998 paper's form, tanh and average pooling on plain MNIST; numbers: the default "
-                              "with --not-a-digit 12000, for inference.py --number (default: default)")
+                              "with --not-a-digit 40000, for inference.py --number (default: default)")
     variant.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None,
                          help="after each convolution and hidden layer")
     variant.add_argument("--pooling", choices=sorted(POOLINGS), default=None, help="2x2 subsampling after each conv")
@@ -464,11 +464,14 @@ def run(args: argparse.Namespace) -> int:
         train_x, train_y = torch.cat([train_x, styled_x]), torch.cat([train_y, styled_y])
         print(f"European forms: {len(styled_x)} MNIST 1s redrawn with a flag and 7s with a bar added to training")
     classes = DIGITS + (("none",) if args.not_a_digit else ())
-    if args.not_a_digit:  # cut from the training split's digits, like the forms above
-        pieces = torch.from_numpy(not_digits(train_x.numpy(), args.not_a_digit, np.random.default_rng(args.seed + 1)))
-        train_x = torch.cat([train_x, pieces])
-        train_y = torch.cat([train_y, torch.full((len(pieces),), classes.index("none"), dtype=train_y.dtype)])
-        print(f"Not a digit: {len(pieces)} touching pairs, halves and slices of MNIST digits added as class none")
+    if args.not_a_digit:  # cut from rows of the training split's digits, like the forms above
+        drawing = time.perf_counter()
+        cut_x, cut_y = map(torch.from_numpy, reader_pieces(train_x.numpy(), train_y.numpy(), args.not_a_digit,
+                                                           args.seed, workers=os.cpu_count() or 1))
+        train_x, train_y = torch.cat([train_x, cut_x]), torch.cat([train_y, cut_y.to(train_y.dtype)])
+        nones = int((cut_y == NONE).sum())
+        print(f"Not a digit: {nones} pieces that cutting drawn rows of MNIST digits makes, added as class none, "
+              f"and the {len(cut_y) - nones} whole digits cut beside them ({time.perf_counter() - drawing:.1f} s)")
     cache_dir = default_cache_dir()  # where drawn training material is kept between runs
     if args.printed_digits:  # training only: validation and test stay pure MNIST
         drawing = time.perf_counter()

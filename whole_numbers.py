@@ -151,11 +151,11 @@ def _slant(mask: np.ndarray) -> float:
     return best
 
 
-def _deslant(image: np.ndarray, shear: float) -> np.ndarray:
+def _deslant(image: np.ndarray, shear: float, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     h, w = image.shape
     pad = int(np.ceil(abs(shear) * h))  # x moves by shear * (y - h / 2): the middle row stays, the rest leans back
     matrix = np.float32([[1, shear, -shear * h / 2 + pad / 2], [0, 1, 0]])
-    return cv2.warpAffine(image, matrix, (w + pad, h), flags=cv2.INTER_LINEAR)
+    return cv2.warpAffine(image, matrix, (w + pad, h), flags=interpolation)
 
 
 def _digit_height(stats: np.ndarray) -> float:
@@ -246,6 +246,15 @@ def best_path(line: Line, found: list[Candidate], probabilities: np.ndarray, cla
             reads.append(Read(classes[k], float(p[k]), to_image_box(line, found[index].box), found[index]))
         end = start
     return reads[::-1]
+
+
+def to_line(line: Line, labels: np.ndarray) -> np.ndarray:
+    """A map of labels over the image (int, the image's shape) over the line instead: scaled
+    and stood upright as the ink was, each pixel the label nearest."""
+    h, w = labels.shape
+    scaled = cv2.resize(labels.astype(np.float32), (max(1, round(w * line.scale)), LINE_HEIGHT),
+                        interpolation=cv2.INTER_NEAREST)
+    return _deslant(scaled, line.shear, cv2.INTER_NEAREST).astype(np.int32)
 
 
 def to_image_box(line: Line, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:

@@ -8,10 +8,10 @@ two halves by amount, seeded. The digits of one half, cut by their labelled boxe
 framed as ``inference.py --number`` frames a candidate, are learned by the numbers model
 (``lenet5_numbers.pth``: ``python train.py --preset numbers``) as ``finetune.py`` learns
 a folder: its fully connected layers (``--train-features`` for all of it), the digits
-augmented, MNIST's training digits mixed in, and MNIST-drawn pieces that are no digit
-(``number_pages.not_digits``, some cut from the half's own digits) so that its "none" class
-stays. The other half is then read: its labelled digits one by one, and its amounts whole
-by ``Predictor.read_numbers``, before and after. What the network alone can reach on the
+augmented, MNIST's training digits mixed in, and what the reader cuts from rows drawn of
+MNIST's digits and the half's own (``number_pages.reader_pieces``: pieces that are no digit,
+and whole digits) so that its "none" class stays. The other half is then read: its labelled
+digits one by one, and its amounts whole by ``Predictor.read_numbers``, before and after. What the network alone can reach on the
 writers of one collection of checks, which is an upper bound for a model that never saw
 them.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -36,7 +37,7 @@ import whole_numbers  # noqa: E402
 from artifacts import NUMBERS_CHECKPOINT  # noqa: E402
 from inference import Predictor  # noqa: E402
 from model import DataUnavailableError, default_data_dir, load_checkpoint, load_mnist, save_checkpoint  # noqa: E402
-from number_pages import not_digits  # noqa: E402
+from number_pages import reader_pieces  # noqa: E402
 from preprocess import frame_ink  # noqa: E402
 from train import StopFlag  # noqa: E402
 
@@ -94,10 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     rows, digits, values, amounts = labelled_digits(args.folder)
     learned = np.random.default_rng(args.seed).permutation(len(rows))[:len(rows) // 2]
     taught = np.isin(amounts, learned)
-    pieces = torch.from_numpy(not_digits(np.concatenate([mnist_x.numpy()[:20000], digits[taught]]), NOT_DIGITS,
-                                         np.random.default_rng(args.seed)))
-    mix = (torch.cat([mnist_x, pieces]),
-           torch.cat([mnist_y, torch.full((len(pieces),), checkpoint.classes.index("none"))]))
+    pieces, kinds = map(torch.from_numpy, reader_pieces(np.concatenate([mnist_x.numpy()[:20000], digits[taught]]),
+                                                        np.concatenate([mnist_y.numpy()[:20000], values[taught]]),
+                                                        NOT_DIGITS, args.seed, workers=os.cpu_count() or 1))
+    mix = torch.cat([mnist_x, pieces]), torch.cat([mnist_y, kinds.to(mnist_y.dtype)])
     settings = argparse.Namespace(freeze_features=not args.train_features, lr=2e-3, epochs=args.epochs,
                                   batch_size=32, seed=args.seed, mix_mnist=1.0)
     model = finetune.adapt_model(checkpoint, checkpoint.classes)

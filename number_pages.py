@@ -141,11 +141,13 @@ def _cut_row(job: tuple[np.ndarray, np.ndarray, tuple[int, ...]]) -> tuple[np.nd
     made, kinds = [], []
     line = whole_numbers.ink_line(image)
     if line is not None:
-        owners = whole_numbers.to_line(line, owner)
-        total = np.bincount(owners[line.atoms > 0], minlength=len(digits) + 1)[1:]
+        kinds_of_owner = len(digits) + 1
+        by_atom = np.bincount((line.atoms * kinds_of_owner + whole_numbers.to_line(line, owner)).ravel(),
+                              minlength=(len(line.boxes) + 1) * kinds_of_owner).reshape(-1, kinds_of_owner)
+        total = by_atom[1:, 1:].sum(0)  # each digit's ink in the line: atom 0 is no ink, owner 0 no digit
         for candidate in whole_numbers.candidates(line):
-            inside = (line.atoms > candidate.first) & (line.atoms <= candidate.last + 1)
-            held = np.bincount(owners[inside], minlength=len(digits) + 1)[1:]
+            inside = by_atom[candidate.first + 1:candidate.last + 2].sum(0)
+            held = inside[1:]
             if candidate.separator or held.sum() < 0.5 * inside.sum():
                 continue  # a separator, or mostly the baseline's or a dash's ink
             k = int(np.argmax(held))

@@ -11,9 +11,9 @@ a folder: its fully connected layers (``--train-features`` for all of it), the d
 augmented, MNIST's training digits mixed in, and what the reader cuts from rows drawn of
 MNIST's digits and the half's own (``number_pages.reader_pieces``: pieces that are no digit,
 and whole digits) so that its "none" class stays. The other half is then read: its labelled
-digits one by one, and its amounts whole by ``Predictor.read_numbers``, before and after. What the network alone can reach on the
-writers of one collection of checks, which is an upper bound for a model that never saw
-them.
+digits one by one, and its amounts whole by ``Predictor.read_numbers``, before and after.
+What the network alone can reach on the writers of one collection of checks, which is an
+upper bound for a model that never saw them.
 """
 
 from __future__ import annotations

@@ -283,8 +283,9 @@ class Predictor:
     @classmethod
     def from_file(cls, path: Path | str = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu",
                   threads: int | None = None) -> Predictor:
-        """``device`` is for checkpoints (auto, cpu, cuda, mps); ONNX files run on the CPU, with
-        ``threads`` threads (None: one per core)."""
+        """``device`` is for checkpoints (auto, cpu, cuda, mps); ONNX files run on the CPU.
+        ``threads``: how many CPU threads the network may use (None: one per core); for a
+        checkpoint, torch's, set for the calling thread."""
         path = Path(path)
         if path.suffix.lower() == ".onnx":
             from onnx_classifier import OnnxClassifier
@@ -295,7 +296,7 @@ class Predictor:
             return cls(OnnxClassifier(path, threads))
         from model import TorchClassifier
 
-        return cls(TorchClassifier(path, device))
+        return cls(TorchClassifier(path, device, threads))
 
     def probabilities(self, digits: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Class probabilities (N, classes) for uint8 MNIST-like digits (N, 28, 28), in batches."""

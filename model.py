@@ -373,7 +373,12 @@ class TorchClassifier:
     """Class probabilities for uint8 MNIST-like digits from a checkpoint, in batches: the
     PyTorch twin of onnx_classifier.OnnxClassifier, behind inference.Predictor."""
 
-    def __init__(self, path: Path, device: torch.device | str = "cpu") -> None:
+    def __init__(self, path: Path, device: torch.device | str = "cpu", threads: int | None = None) -> None:
+        """``threads``: how many threads torch's operations may use (None: torch's default, one
+        per core), set for the thread that loads the model (torch keeps it per thread). A
+        server's worker processes take one each."""
+        if threads is not None:
+            torch.set_num_threads(threads)
         self.device = pick_device(device) if isinstance(device, str) else torch.device(device)
         model, checkpoint = load_model(path, self.device)
         self.classes, self.whole_image = checkpoint.classes, checkpoint.whole_image

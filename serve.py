@@ -76,16 +76,19 @@ def port_taken(host: str, port: int) -> bool:
 
 def worker_app() -> "FastAPI":
     """The app as each of uvicorn's worker processes builds it, for the model main names in
-    MODEL_VARIABLE. OpenCV and ONNX Runtime get one thread each: the processes are the
-    parallelism, and on one digit the libraries' own threads only wait or spin on a core
-    another process needs (paired runs: OpenCV's threads took 1.6 times as long; the
-    runtime's spinning doubled the server's CPU time at the same speed)."""
+    MODEL_VARIABLE. OpenCV, ONNX Runtime and torch (a checkpoint's, and the numbers model's)
+    get one thread each: the processes are the parallelism, and on one digit the libraries'
+    own threads only wait or spin on a core another process needs (paired runs: OpenCV's
+    threads took 1.6 times as long; the runtime's spinning doubled the server's CPU time at
+    the same speed; two workers with torch's default threads took 5.9 times as long on a
+    checkpoint). Torch keeps its setting per thread, and uvicorn reads in this one."""
     from inference import Predictor
 
     cv2.setNumThreads(1)
     model = Path(os.environ[MODEL_VARIABLE])
     numbers = Path(NUMBERS_CHECKPOINT)
-    return create_app(Predictor.from_file(model, threads=1), model.name, numbers if numbers.is_file() else None)
+    return create_app(Predictor.from_file(model, threads=1), model.name, numbers if numbers.is_file() else None,
+                      threads=1)
 
 
 def png_base64(digit: np.ndarray) -> str:
@@ -97,9 +100,10 @@ def png_base64(digit: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def create_app(predictor: "Predictor", model_name: str, numbers_model: Path | None = None) -> "FastAPI":
+def create_app(predictor: "Predictor", model_name: str, numbers_model: Path | None = None,
+               threads: int | None = None) -> "FastAPI":
     """The web app around ``predictor``; ``numbers_model``, where given, reads ``number=true``
-    requests (loaded at its first)."""
+    requests (loaded at its first, with ``threads`` as Predictor.from_file takes them)."""
     from fastapi import FastAPI, File, HTTPException, Query, UploadFile
     from fastapi.responses import HTMLResponse
 
@@ -112,7 +116,7 @@ def create_app(predictor: "Predictor", model_name: str, numbers_model: Path | No
         if "numbers" not in readers:
             from inference import Predictor
 
-            readers["numbers"] = Predictor.from_file(numbers_model) if numbers_model else predictor
+            readers["numbers"] = Predictor.from_file(numbers_model, threads=threads) if numbers_model else predictor
         return readers["numbers"]
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -3,6 +3,7 @@
     python export.py                                   # lenet5_model.onnx, which the server takes
     python benchmarks/serve_benchmark.py               # the median and 95th-percentile latency
     python benchmarks/serve_benchmark.py --model lenet5_model.pth
+    python benchmarks/serve_benchmark.py --model lenet5_model.pth --workers 2
     python benchmarks/serve_benchmark.py --sizes --data-dir ../shared/datasets
 
 The server runs as a user starts it (python serve.py, in a child process, on a free port);
@@ -139,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=str(ROOT / "lenet5_model.onnx"))
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="serve.py's --workers (default: serve.py's own, one per core up to four for ONNX)")
     parser.add_argument("--burst", type=int, default=100, help="requests sent all at once at the end (default: 100)")
     parser.add_argument("--sizes", action="store_true", help="instead, read canvas drawings at 280x280 and at the "
                         f"{SENT_SIDE}x{SENT_SIDE} the page sends")
@@ -157,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--model", args.model, "--port", str(port)],
+    workers = ["--workers", str(args.workers)] if args.workers else []
+    server = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--model", args.model, "--port", str(port), *workers],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         for _ in range(600):

@@ -3,6 +3,8 @@
 import base64
 import io
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,7 +17,7 @@ pytest.importorskip("fastapi", reason="serve.py needs FastAPI: pip install -r re
 from fastapi.testclient import TestClient  # noqa: E402
 
 import inference  # noqa: E402
-from conftest import serving  # noqa: E402
+from conftest import ROOT, serving  # noqa: E402
 import serve  # noqa: E402
 
 
@@ -137,3 +139,36 @@ def test_workers_default_to_the_cores_for_onnx_and_one_for_a_checkpoint(monkeypa
     assert serve.default_workers(Path("m.onnx")) == 4 and serve.default_workers(Path("m.pth")) == 1
     monkeypatch.setattr(serve.os, "sched_getaffinity", lambda _: {0}, raising=False)
     assert serve.default_workers(Path("m.onnx")) == 1
+
+
+def test_each_worker_gives_torch_one_thread(exported, tiny_model):
+    """A worker process reading a checkpoint, or a numbers model beside an ONNX one, limits
+    torch to one thread, as it does OpenCV and ONNX Runtime: with two workers each using
+    every core, a digit took 5.9 times as long (serve_benchmark.py --workers 2). In a child
+    process, since the setting is the whole process's."""
+    script = f"""
+import io, os, sys
+from pathlib import Path
+import numpy as np, torch
+from PIL import Image
+from fastapi.testclient import TestClient
+import serve
+from inference import Predictor
+torch.set_num_threads(3)
+os.environ[serve.MODEL_VARIABLE] = {str(tiny_model)!r}
+serve.worker_app()
+print(torch.get_num_threads())
+torch.set_num_threads(3)
+seen = []
+read_numbers = Predictor.read_numbers
+Predictor.read_numbers = lambda self, *a: seen.append(torch.get_num_threads()) or read_numbers(self, *a)
+app = serve.create_app(Predictor.from_file({str(exported / "lenet5_model.onnx")!r}, threads=1), "m.onnx",
+                       Path({str(tiny_model)!r}), threads=1)
+page = io.BytesIO()
+Image.fromarray(np.full((60, 200), 255, np.uint8)).save(page, format="PNG")
+assert TestClient(app).post("/api/predict?number=true", files={{"files": ("b.png", page.getvalue())}}).status_code == 200
+print(*seen)  # in the thread that read: torch's setting is each thread's
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"]

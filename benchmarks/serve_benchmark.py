@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     workers = ["--workers", str(args.workers)] if args.workers else []
-    server = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--model", args.model, "--port", str(port), *workers],
+    server = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--model", args.model, "--port", str(port),
+                               *workers],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         for _ in range(600):

@@ -166,7 +166,8 @@ app = serve.create_app(Predictor.from_file({str(exported / "lenet5_model.onnx")!
                        Path({str(tiny_model)!r}), threads=1)
 page = io.BytesIO()
 Image.fromarray(np.full((60, 200), 255, np.uint8)).save(page, format="PNG")
-assert TestClient(app).post("/api/predict?number=true", files={{"files": ("b.png", page.getvalue())}}).status_code == 200
+answer = TestClient(app).post("/api/predict?number=true", files={{"files": ("b.png", page.getvalue())}})
+assert answer.status_code == 200
 print(*seen)  # in the thread that read: torch's setting is each thread's
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -27,16 +27,9 @@ NEARLY = (0.65, 0.7)  # and neither a digit nor none where it holds nearly that 
 def _cropped(digit: np.ndarray) -> np.ndarray:
     """An MNIST digit (uint8 28x28) as 0-1 ink cropped to its strokes (whole, where it has none)."""
     ink = digit.astype(np.float32) / 255
-    cropped = _tight(ink, rows=1, cols=1)
-    return ink if cropped is None else cropped
-
-
-def _tight(ink: np.ndarray, rows: int = 3, cols: int = 2) -> np.ndarray | None:
-    """0-1 ink cropped to its strokes, or None where they span fewer than ``rows`` rows or
-    ``cols`` columns (too little left to be anything)."""
     inked_rows, inked_cols = np.flatnonzero(ink.max(1) > INK), np.flatnonzero(ink.max(0) > INK)
-    if len(inked_rows) < rows or len(inked_cols) < cols:
-        return None
+    if len(inked_rows) == 0:
+        return ink
     return ink[inked_rows[0]:inked_rows[-1] + 1, inked_cols[0]:inked_cols[-1] + 1]
 
 

@@ -145,7 +145,7 @@ def test_each_worker_gives_torch_one_thread(exported, tiny_model):
     """A worker process reading a checkpoint, or a numbers model beside an ONNX one, limits
     torch to one thread, as it does OpenCV and ONNX Runtime: with two workers each using
     every core, a digit took 5.9 times as long (serve_benchmark.py --workers 2). In a child
-    process, since the setting is the whole process's."""
+    process, so that the setting reaches none of the other tests."""
     script = f"""
 import io, os, sys
 from pathlib import Path

@@ -621,7 +621,14 @@ def _page_lines(mask: np.ndarray, reach: float, taken: np.ndarray, joined: bool 
     ``reach`` of the width), or is thicker (a bold bar across a tight crop). A line that is
     in ``taken`` (straight, and taken whole already) is not traced again a pixel beside it.
     Where a photo's shadow, desk or grain joins lines into one piece, each is traced in turn
-    while the next stands out from what lies beside it. Against one trace a piece, ``_course``
+    while the next stands out from what lies beside it along most of its length: in fewer
+    than half its columns is there ink 4 to 9 pixels off it, past its own width (a noisy page's
+    grain lies beside a "line" through it everywhere). A digit that a line crosses puts much
+    ink beside it, but in few columns; counted in pixels, that stopped the tracing and left
+    the line's grid in the digit's 28x28 (real_world_eval.py, default model: photographed
+    squared paper 98.00% against 97.10%, ruled 97.40% against 97.10%; the same kinds of
+    page from another seed 97.60% against 96.80% and 97.70% against 97.40%; a thin pen on
+    clean squared paper 96.55% against 96.65%). Against one trace a piece, ``_course``
     drawing from thirds of the points and refitting to all of them (real_world_eval.py,
     default model, pages of today's photo_pages.py): photographed squared paper 95.80%
     (94.40%), ruled 96.80% (96.20%); clean squared paper in a thin pen 96.90% (95.95%)."""
@@ -654,10 +661,11 @@ def _page_lines(mask: np.ndarray, reach: float, taken: np.ndarray, joined: bool 
                 course = _course(xs, ys, 0.05 * vw)
                 off = np.abs(course(xs) - ys)
                 on = off <= 2
-                if len(np.unique(xs[on])) < reach / 2 * vw:  # a line runs on unbroken for much of the picture
+                columns = np.unique(xs[on])
+                if len(columns) < reach / 2 * vw:  # a line runs on unbroken for much of the picture
                     break
-                if traced and on.sum() < 2 * ((off > 2) & (off <= 7)).sum():  # each line after the first stands
-                    break  # out from what lies beside it: not the grain of a noisy page
+                if traced and np.isin(columns, xs[(off > 4) & (off <= 9)]).mean() > 0.5:  # each line after the first
+                    break  # stands out from what lies beside it along most of its length: not a noisy page's grain
                 if level_taken[ys[on] + y, xs[on] + x].mean() <= 0.9:  # not straight and taken whole already:
                     points = np.stack([np.arange(bw) + x, course(np.arange(bw)) + y], 1)  # a trace beside that
                     cv2.polylines(found, [np.round(points).astype(np.int32)], False, 1, thickness=1)  # takes a stroke

@@ -44,6 +44,27 @@ def overlap(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+def found_alone(digit: np.ndarray, seed: int, squared: bool) -> bool:
+    """Whether ``digit`` (MNIST-like), written large across the level lines of a photographed
+    page (bent a little by the lens, with upright lines too where ``squared``) whose desk's
+    dark edge at the left joins them into one piece, is found alone: its box, and its shape."""
+    page = np.random.default_rng(seed).normal(0.9, 0.01, (480, 640)).astype(np.float32)
+    x = np.arange(640)
+    for top in range(30, 460, 40):
+        y = np.round(top + 10 * ((x - 320) / 320) ** 2).astype(int)
+        page[y, x] = page[y + 1, x] = 0.5
+    if squared:
+        for left in range(25, 640, 40):
+            page[:, left:left + 2] = np.minimum(page[:, left:left + 2], 0.5)
+    page[:, :20] = 0.25  # the desk
+    big = cv2.resize(digit, (130, 130), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    page[180:310, 260:390] *= 1 - 0.8 * big
+    photo = np.round(np.clip(cv2.GaussianBlur(page, (0, 0), 0.8), 0, 1) * 255).astype(np.uint8)
+    found = find_digit(photo)
+    return found is not None and overlap(found.box, ink_box(big, 260, 180)) > 0.8 \
+        and similarity(found.image, mnist_like(digit)) > 0.75
+
+
 def test_a_page_is_the_same_for_the_same_seed_and_differs_between_seeds(digits):
     first, box = photo_pages.paper_photo(digits[3], np.random.default_rng(5))
     again, same_box = photo_pages.paper_photo(digits[3], np.random.default_rng(5))
@@ -269,27 +290,6 @@ def test_a_grid_line_the_digit_crosses_is_taken_out_though_joined_to_others(digi
     line was counted in pixels, and the digit's strokes stopped the tracing."""
     alone = sum(found_alone(digits[digit], seed, squared=True) for digit in range(10) for seed in range(2))
     assert alone >= 18
-
-
-def found_alone(digit: np.ndarray, seed: int, squared: bool) -> bool:
-    """Whether ``digit`` (MNIST-like), written large across the level lines of a photographed
-    page (bent a little by the lens, with upright lines too where ``squared``) whose desk's
-    dark edge at the left joins them into one piece, is found alone: its box, and its shape."""
-    page = np.random.default_rng(seed).normal(0.9, 0.01, (480, 640)).astype(np.float32)
-    x = np.arange(640)
-    for top in range(30, 460, 40):
-        y = np.round(top + 10 * ((x - 320) / 320) ** 2).astype(int)
-        page[y, x] = page[y + 1, x] = 0.5
-    if squared:
-        for left in range(25, 640, 40):
-            page[:, left:left + 2] = np.minimum(page[:, left:left + 2], 0.5)
-    page[:, :20] = 0.25  # the desk
-    big = cv2.resize(digit, (130, 130), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
-    page[180:310, 260:390] *= 1 - 0.8 * big
-    photo = np.round(np.clip(cv2.GaussianBlur(page, (0, 0), 0.8), 0, 1) * 255).astype(np.uint8)
-    found = find_digit(photo)
-    return found is not None and overlap(found.box, ink_box(big, 260, 180)) > 0.8 \
-        and similarity(found.image, mnist_like(digit)) > 0.75
 
 
 @pytest.mark.parametrize("digit", [2, 6])

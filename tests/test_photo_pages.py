@@ -44,32 +44,46 @@ def overlap(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-def found_alone(digit: np.ndarray, seed: int, squared: bool, shadow: bool = False) -> bool:
-    """Whether ``digit`` (MNIST-like), written large across the level lines of a photographed
-    page (bent a little by the lens, with upright lines too where ``squared``) whose desk's
-    dark edge at the left joins them into one piece, is found alone: its box, and its shape.
-    With ``shadow``, a hard-edged shadow darkens the page below the digit, its edge a little
-    off level and its depth drawn from ``seed``, and the dim part's grain is coarser."""
-    rng = np.random.default_rng(seed)
+def lined_page(rng: np.random.Generator, digit: np.ndarray, left: int, top: int, line: float = 0.5,
+               squared: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A 640x480 page (0-1) with a photo's grain and level lines 40 px apart, bent a little by
+    the lens (upright ones too where ``squared``), ``line`` bright, and ``digit`` (MNIST-like)
+    written 130 px tall with its corner at ``left``, ``top``; and the digit's ink there."""
     page = rng.normal(0.9, 0.01, (480, 640)).astype(np.float32)
     x = np.arange(640)
-    for top in range(30, 460, 40):
-        y = np.round(top + 10 * ((x - 320) / 320) ** 2).astype(int)
-        page[y, x] = page[y + 1, x] = 0.5
+    for row in range(30, 460, 40):
+        y = np.round(row + 10 * ((x - 320) / 320) ** 2).astype(int)
+        page[y, x] = page[y + 1, x] = line
     if squared:
-        for left in range(25, 640, 40):
-            page[:, left:left + 2] = np.minimum(page[:, left:left + 2], 0.5)
-    page[:, :20] = 0.25  # the desk
+        for column in range(25, 640, 40):
+            page[:, column:column + 2] = np.minimum(page[:, column:column + 2], line)
     big = cv2.resize(digit, (130, 130), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
-    page[180:310, 260:390] *= 1 - 0.8 * big
-    if shadow:
-        depth, slope = rng.uniform(0.6, 0.75), rng.uniform(-0.1, 0.1)
-        dim = np.arange(480)[:, None] > 360 + slope * (x - 320)
-        page = np.where(dim, page * depth + rng.normal(0, 0.02, page.shape), page).astype(np.float32)
+    page[top:top + 130, left:left + 130] *= 1 - 0.8 * big
+    return page, big
+
+
+def found_whole(page: np.ndarray, big: np.ndarray, left: int, top: int, digit: np.ndarray) -> bool:
+    """Whether ``digit``, written on ``page`` as ``lined_page`` writes it, is found in the
+    page photographed (blurred a little, 8 bits) alone: its box, and its shape."""
     photo = np.round(np.clip(cv2.GaussianBlur(page, (0, 0), 0.8), 0, 1) * 255).astype(np.uint8)
     found = find_digit(photo)
-    return found is not None and overlap(found.box, ink_box(big, 260, 180)) > 0.8 \
+    return found is not None and overlap(found.box, ink_box(big, left, top)) > 0.8 \
         and similarity(found.image, mnist_like(digit)) > 0.75
+
+
+def found_alone(digit: np.ndarray, seed: int, squared: bool, shadow: bool = False) -> bool:
+    """Whether ``digit`` (MNIST-like), written large across the lines of a photographed page
+    (``lined_page``) whose desk's dark edge at the left joins them into one piece, is found
+    alone. With ``shadow``, a hard-edged shadow darkens the page below the digit, its edge a
+    little off level and its depth drawn from ``seed``, and the dim part's grain is coarser."""
+    rng = np.random.default_rng(seed)
+    page, big = lined_page(rng, digit, 260, 180, squared=squared)
+    page[:, :20] = 0.25  # the desk
+    if shadow:
+        depth, slope = rng.uniform(0.6, 0.75), rng.uniform(-0.1, 0.1)
+        dim = np.arange(480)[:, None] > 360 + slope * (np.arange(640) - 320)
+        page = np.where(dim, page * depth + rng.normal(0, 0.02, page.shape), page).astype(np.float32)
+    return found_whole(page, big, 260, 180, digit)
 
 
 def test_a_page_is_the_same_for_the_same_seed_and_differs_between_seeds(digits):
@@ -124,20 +138,11 @@ def test_the_band_along_a_hard_shadows_edge_is_no_wide_stroke(digits):
     for digit in range(10):
         for seed in range(4):
             rng = np.random.default_rng(seed)
-            page = rng.normal(0.9, 0.01, (480, 640)).astype(np.float32)
-            x = np.arange(640)
-            for top in range(30, 460, 40):
-                y = np.round(top + 10 * ((x - 320) / 320) ** 2).astype(int)
-                page[y, x] = page[y + 1, x] = 0.6
-            big = cv2.resize(digits[digit], (130, 130), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
-            page[120:250, 200:330] *= 1 - 0.8 * big
+            page, big = lined_page(rng, digits[digit], 200, 120, line=0.6)
             depth, slope = rng.uniform(0.55, 0.8), rng.uniform(0.3, 1.0) * rng.choice([-1, 1])
-            page[np.arange(480)[:, None] > 300 + slope * (x - 320)] *= depth
+            page[np.arange(480)[:, None] > 300 + slope * (np.arange(640) - 320)] *= depth
             page += rng.normal(0, 0.01, page.shape).astype(np.float32)
-            photo = np.round(np.clip(cv2.GaussianBlur(page, (0, 0), 0.8), 0, 1) * 255).astype(np.uint8)
-            result = find_digit(photo)
-            found += result is not None and overlap(result.box, ink_box(big, 200, 120)) > 0.8 \
-                and similarity(result.image, mnist_like(digits[digit])) > 0.75
+            found += found_whole(page, big, 200, 120, digits[digit])
     assert found >= 27
 
 
@@ -309,10 +314,12 @@ def test_page_lines_that_something_dark_joins_into_one_piece_are_each_taken_out(
     left of the photo, which joins them into one piece of ink: each is still a line of the
     page and is taken out, so the digit written across two of them is found alone. The
     paper has a photo's grain (a page of one flat grey is a scan or a canvas, where no
-    page's lines are looked for). With the grain some such pages still keep a line's piece
-    beside the digit: 8 of these 12 are found alone (none where joined lines are not traced)."""
+    page's lines are looked for). All 12 of these are found alone; 10 where lines were
+    traced through all the ink, not the thin ink alone (the grain's broad ink beside a line
+    stopped the tracing, and a line's piece stayed beside the digit), none where joined
+    lines are not traced."""
     alone = sum(found_alone(digits[digit], seed, squared=False) for digit in (3, 5, 7) for seed in range(4))
-    assert alone >= 8
+    assert alone >= 11
 
 
 def test_a_grid_line_the_digit_crosses_is_taken_out_though_joined_to_others(digits):
@@ -321,10 +328,11 @@ def test_a_grid_line_the_digit_crosses_is_taken_out_though_joined_to_others(digi
     stands out from what lies beside it, judged along its length: the share of its columns
     with ink a few pixels beside it. The digit's strokes put much ink beside a line it
     crosses, but in few columns, so that line is still taken out and its grid does not
-    stay in the digit's 28x28. 18 of these 20 are found alone; 16 where what lies beside a
-    line was counted in pixels, and the digit's strokes stopped the tracing."""
+    stay in the digit's 28x28. All 20 of these are found alone; 18 where lines were traced
+    through all the ink, not the thin ink alone, and 16 where what lies beside a line was
+    counted in pixels, and the digit's strokes stopped the tracing."""
     alone = sum(found_alone(digits[digit], seed, squared=True) for digit in range(10) for seed in range(2))
-    assert alone >= 18
+    assert alone >= 19
 
 
 def test_lines_that_a_shadows_band_joins_are_traced_through_their_thin_ink(digits):

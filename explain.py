@@ -32,7 +32,8 @@ from model import (
     load_model,
     to_model_input,
 )
-from preprocess import Digit, examine
+from batch import examine
+from preprocess import Digit
 
 DEFAULT_OUTPUT = Path("explanations")
 IG_STEPS = 64

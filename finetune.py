@@ -44,7 +44,7 @@ from model import (
     save_checkpoint,
     to_model_input,
 )
-from preprocess import examine_job, map_in_processes
+from batch import examine_job, map_in_processes
 from train import EXIT_INTERRUPTED, StopFlag, positive_float, positive_int, random_affine
 
 FEW_IMAGES = 10  # a class with fewer is warned about: a few dozen per class read far better

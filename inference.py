@@ -41,16 +41,13 @@ from artifacts import (
     class_value,
     reads_the_digits,
 )
+from batch import Examined, examine_job, forked_pool, map_in_processes
 from preprocess import (
     HEIF_SUFFIXES,
     ImageReadError,
     NUDGES,
     Digit,
-    Examined,
     ImageInput,
-    examine_job,
-    forked_pool,
-    map_in_processes,
     mnist_like,
     nudged,
     read_image,

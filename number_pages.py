@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 import whole_numbers
-from preprocess import map_in_processes
+from batch import map_in_processes
 
 INK = 0.3  # an MNIST pixel above this (0-1) is ink
 NONE = 10  # reader_pieces' label for a piece that is no digit

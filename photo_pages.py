@@ -25,7 +25,8 @@ import numpy as np
 from PIL import Image
 
 import preprocess
-from preprocess import find_digit, map_in_processes, stroke_width
+from batch import map_in_processes
+from preprocess import find_digit, stroke_width
 from printed_digits import box_overlap, kept_in
 
 PHOTO_SIZE = (800, 600)  # a phone photo, scaled down; the preprocessing searches at 640 pixels anyway

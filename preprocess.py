@@ -15,17 +15,14 @@ inference path included. The image work is OpenCV's (its headless build).
 from __future__ import annotations
 
 import functools
-import multiprocessing
-import signal
-import sys
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Union
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 MNIST_SIZE = 28
 DIGIT_BOX = 20  # MNIST's digit size inside its 28x28 frame
@@ -68,7 +65,7 @@ class Digit:
     a dry pen's broken strokes too). Whether a bar beside a meter digit, a scale's ticks or
     the sliver of the next drum's digit belongs to it is often plainest from what the digit
     then reads as, so a reader weighs each reading with its network and takes the one it is
-    surest of (``inference.surest_reading``). ``preview`` is ``examine``'s small picture of
+    surest of (``inference.surest_reading``). ``preview`` is ``batch.examine``'s small picture of
     the input with this reading's box drawn."""
 
     image: np.ndarray
@@ -258,76 +255,6 @@ def whole_digit(image: ImageInput) -> Digit:
     return Digit(np.round(frame * 255).astype(np.uint8), (0, 0, *full))
 
 
-Examined = tuple[Digit | None, np.ndarray | None, str | None]  # the digit, a preview, an error
-
-
-def examine(image: ImageInput, preview: bool = False, whole: bool = False) -> Examined:
-    """``find_digit`` (``whole_digit`` with ``whole``) for a tool that reads many inputs: a
-    file that cannot be read, or that holds no digit, is an error message rather than an
-    exception or None, and with ``preview`` a small picture of the input with the digit's
-    box drawn comes along (for inference.py's report)."""
-    try:
-        if isinstance(image, (str, Path)):
-            image = read_image(Path(image), longest=2 * WORK_SIDE)
-        found = whole_digit(image) if whole else find_digit(image)
-        if found is None:
-            return None, preview_with_box(image, None) if preview else None, NO_DIGIT
-        if preview:
-            found = replace(found, preview=preview_with_box(image, found.box),
-                            alternatives=tuple(replace(other, preview=preview_with_box(image, other.box))
-                                               for other in found.alternatives))
-        return found, found.preview, None
-    except ImageReadError as exc:
-        return None, None, str(exc)
-
-
-def examine_job(job: tuple[ImageInput, bool, bool]) -> Examined:
-    """``examine`` with its arguments as one tuple, for a process pool's map."""
-    return examine(*job)
-
-
-def forked_pool(processes: int):
-    """A pool of ``processes`` forked workers for image work, or None where forking is not
-    safe (macOS, Windows: a spawned worker would re-import the caller, torch and all).
-    OpenCV is held to one thread from here on: the processes are the parallelism, and a
-    thread pool that OpenCV had started would not survive the fork. Ctrl-C is the parent's."""
-    if processes < 2 or not sys.platform.startswith("linux"):
-        return None
-    cv2.setNumThreads(1)
-    return multiprocessing.get_context("fork").Pool(processes, initializer=_ignore_interrupts)
-
-
-def map_in_processes(function, items: Sequence, processes: int, chunksize: int | None = None) -> list:
-    """``[function(item) for item in items]``, in order, by a forked_pool where one can be had."""
-    pool = forked_pool(processes)
-    if pool is None:
-        return [function(item) for item in items]
-    with pool:
-        return pool.map(function, items, chunksize=chunksize)
-
-
-def _ignore_interrupts() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def preview_with_box(image: ImageInput, box: tuple[int, int, int, int] | None, side: int = 96) -> np.ndarray:
-    """The input, grey, at most ``side`` pixels a side, with the box that was read drawn in
-    green: RGB uint8."""
-    gray = to_grayscale(image)
-    full_width = image.info.get("full_size", (gray.shape[1],))[0] if isinstance(image, Image.Image) else gray.shape[1]
-    picture = Image.fromarray(np.round(gray * 255).astype(np.uint8)).convert("RGB")
-    picture.thumbnail((side, side), Image.Resampling.BOX if max(picture.size) > side else Image.Resampling.NEAREST)
-    if max(picture.size) < side // 2:  # tiny inputs are shown larger, pixel for pixel
-        factor = side // max(picture.size)
-        picture = picture.resize((picture.width * factor, picture.height * factor), Image.Resampling.NEAREST)
-    if box is not None:
-        scale = picture.width / full_width
-        left, top, right, bottom = (round(v * scale) for v in box)
-        ImageDraw.Draw(picture).rectangle((left, top, max(left, right - 1), max(top, bottom - 1)),
-                                          outline=(0, 200, 0), width=max(1, picture.width // 40))
-    return np.asarray(picture)
-
-
 # --------------------------------------------------------------------------- finding the digit
 
 
@@ -373,12 +300,10 @@ def _sheet(gray: np.ndarray) -> np.ndarray | None:
     convex and four-sided, mostly paper and wide where a stroke is narrow, and its edge is a
     step of brightness, not the gradual fall of a shadow or of light towards the corners.
     It shows a corner of its own inside the photo: a corner of the frame cut off by one
-    straight edge is the lit part of a page that a shadow's edge crosses (the photographed
-    squared paper of real_world_eval.py 96.80% without this, 97.10% with it; nothing else
-    moves). What lies around it is a desk, with a photo's grain, not two flat colours: a
-    bold digit drawn on a computer's canvas 240 pixels or more a side can cut its white into
-    such a shape, and searched on it the digit was lost (a test draws one). It costs nothing
-    measured: no line of real_world_eval.py moves, the drawn desks' among them."""
+    straight edge is the lit part of a page that a shadow's edge crosses. What lies around
+    it is a desk, not two flat colours: a bold digit on a computer's canvas can cut the white
+    into such a shape (a test draws one). Without it the desk photos of
+    preprocess_ablation.py lose 61 of 200; nothing else moves."""
     h, w = gray.shape
     if min(h, w) < MIN_SIDE:
         return None
@@ -454,23 +379,18 @@ def _edge_share(gray: np.ndarray, filled: np.ndarray, inner_ring: np.ndarray, ou
 
 
 def _window(gray: np.ndarray, dark_ink: bool) -> int:
-    """The side of the window that the lighting is judged over (``_ink_is_dark``, ``flatten_lighting``):
-    wider than the strokes, so that what is narrower is ink and what is wider is light. In a
-    crop (under SHEET_PHOTO_SIDE) the digit may fill the picture, and the window is half of
-    it. In a photo it is a tenth of the side, unless the ink nearly as dark as the darkest
-    (0.6 of it) is in strokes nearly as wide as that, or a tenth leaves out much of such ink
-    in the photo's middle (strokes wider than a tenth: a drawing that fills its canvas). The
-    band that a tenth leaves along a hard shadow's edge is as wide, but lighter than the pen:
-    judged by all the ink, such a page's window was half, and the shadow became ink
-    (real_world_eval.py, default model: photographed ruled paper 98.30% against 97.70%,
-    squared 98.60% against 98.50%, the real photos turned 7 degrees 97.14% against 95.71%,
-    one desk digit in 2,000 lost, one off-centre digit gained; the seed-2 and seed-3 models'
-    ruled paper 98.20% and 98.30% against 97.60% and 97.70%). Over half a photo, the tip of a
-    hard-edged shadow, where it narrows into a corner, is taken for a large blot of ink, and
-    the lit part of a shadowed page for a light digit; a shadow over much of a page is left
-    out of a tenth as such strokes are, but it is lighter than the ink in it. Without that
-    check, real_world_eval.py's photographed squared paper reads 95.60% (96.80% with it) and
-    ruled paper 97.00% (97.40%); no other line moves."""
+    """The side of the window that the lighting is judged over (``_ink_is_dark``,
+    ``flatten_lighting``): wider than the strokes, so that what is narrower is ink and what
+    is wider is light. A crop (under SHEET_PHOTO_SIDE) may be filled by its digit: half its
+    side. A photo: a tenth of its side, unless the ink nearly as dark as the darkest (0.6
+    of it) is in strokes nearly as wide as that, or a tenth leaves much of such ink in the
+    photo's middle out (a drawing that fills its canvas): then half. Over half a photo, a
+    hard shadow's tip is taken for a blot of ink and a shadowed page's lit part for a light
+    digit; a shadow is left out of a tenth as wide strokes are, and the band a tenth leaves
+    along its edge is as wide as a bold stroke, but both are lighter than the pen, hence
+    "nearly as dark as the darkest" (judged by all the ink, real_world_eval.py's
+    photographed ruled paper read 97.70% against 98.30%). Without the tenth, the
+    photographed squared and ruled paper of preprocess_ablation.py lose 42 and 22 of 200."""
     h, w = gray.shape
     half = max(5, min(h, w) // 2) | 1
     if min(h, w) < SHEET_PHOTO_SIDE:
@@ -501,9 +421,9 @@ def _ink_is_dark(gray: np.ndarray, window: int) -> bool:
     With the lighting taken out (each pixel less a blur over ``window`` around it), dark ink
     leaves a long dark tail and light digits on a dark drum a long light one: the skew's sign.
     A drawing in two flat colours can be as much ink as canvas (a 0 drawn past the canvas's
-    edges); there the ink is the colour that makes strokes of even width (``_stroke_evenness``):
-    serve_benchmark.py --sizes' 600 digits drawn off a canvas's edge: 94.83% with it, 92.33% without.
-    A photo is told from such a drawing by its grey levels alone, before any threshold: 1.1 ms at 640x480."""
+    edges); there the ink is the colour that makes strokes of even width (``_stroke_evenness``:
+    serve_benchmark.py --sizes' 600 digits drawn off a canvas's edge read 94.83% with it,
+    92.33% without)."""
     u8 = np.round(np.clip(gray, 0, 1) * 255).astype(np.uint8)
     if _two_flat_colours(u8):
         dark = u8 <= cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
@@ -577,27 +497,22 @@ def _flat_ground(paper: np.ndarray, ink: np.ndarray) -> bool:
     """Whether the paper around the ink (``ink`` 0 there) is one flat grey, FLAT_GROUND of it
     at one level exactly, as on a canvas drawn on with a computer or in a scan whose white
     is clipped: the real canvas drawings hold 85-98% at one level, the scanned forms 60-95%,
-    while the real meter crops, paper photos, ruled crops and sudoku cells hold at most 36%,
-    and 95% of the drawn photos of squared and ruled paper less than 13%. Such a picture is
-    the whole canvas, not a crop of something larger, and no photographed page: a page's
-    printed lines are not looked for there (``_page_lines``; inference_benchmark.py's 1,000
-    scans end to end 1.04 times the time before page lines, against 1.23-1.32, and a thin bar
-    drawn across a canvas is no page's line)."""
+    the real photos and crops at most 36%, 95% of the drawn photographed pages less than 13%.
+    Such a picture is the whole canvas and no photographed page: no frame's edge, no page's
+    lines, and a stroke run off its edge stays the digit's (preprocess_ablation.py: the
+    drawings run off a canvas's edge lose 8 of 200 without it)."""
     ground = np.round(paper[ink == 0] * 255).astype(np.uint8)
     return ground.size > 0 and int(np.bincount(ground, minlength=256).max()) >= FLAT_GROUND * ground.size
 
 
 def _remove_lines(mask: np.ndarray, reach: float, frames: bool = True) -> np.ndarray:
     """Long, thin, straight horizontal and vertical runs: grid lines, ruled paper, cell
-    borders and box edges. A digit's stroke is either shorter (most of the image's side is
-    more than any stroke spans) or thicker (a bold bar across a tight crop). A line spans
-    at least ``reach`` of the image's side. With ``frames``, also a frame's edge: a run
-    along a side, in the outer band, of any thickness (a meter's window, a cell's border;
-    the meter crops lose 15 of 400 without it, the sudoku cells 3 of 270). Not on a flat
-    ground (``_flat_ground``), where such a run is the stroke of a drawing that ran off
-    its canvas, as the bar of a 7 drawn to the top (the MNIST digits drawn to a canvas's
-    edge of real_world_eval.py read 95.65% with it there, 97.15% without; UCI's 8x8
-    digits 95.33% and 95.60%; no other set moves; one model read both ways)."""
+    borders and box edges. A digit's stroke is either shorter (a line spans at least
+    ``reach`` of the image's side) or thicker (a bold bar across a tight crop). With
+    ``frames`` (not on a ``_flat_ground``, where a run along a side is a stroke run off the
+    canvas), also a frame's edge: a run along a side, in the outer band, of any thickness
+    (a meter's window, a cell's border). Without this step, runs and frames, the meter
+    crops of preprocess_ablation.py lose 20 of 400 and the sudoku cells 5 of 270."""
     h, w = mask.shape
     thin = max(3, min(h, w) // 16)
     lines = np.zeros_like(mask)
@@ -619,35 +534,21 @@ def _remove_lines(mask: np.ndarray, reach: float, frames: bool = True) -> np.nda
 def _page_lines(ink: np.ndarray, faint: float, reach: float, taken: np.ndarray, joined: bool = True) -> np.ndarray:
     """The printed lines of squared or ruled paper in a photo, as a person sees them: thin,
     from side to side of the picture, at the tilt the page lies at (up to 15 degrees, found
-    by ``_tilt``) and bent a little by the lens. Each is traced along its course (the gentle
-    curve most of it lies on, ``_course``, so neither a bold digit sitting on it nor the next
-    line joined to it through the digit pulls the trace off) and only its own width is taken,
-    so a stroke that touches it keeps its ink. A digit's stroke does not run from side to
-    side (a line reaches within (1 - ``reach``) / 4 of both, its trace covered for half of
-    ``reach`` of the width), or is thicker (a bold bar across a tight crop). A line that is
-    in ``taken`` (straight, and taken whole already) is not traced again a pixel beside it.
-    Where a photo's shadow, desk or grain joins lines into one piece, each is traced in turn
-    while the next stands out from what lies beside it along most of its length: in fewer
-    than half its columns is there ink 4 to 9 pixels off it, past its own width (a noisy page's
-    grain lies beside a "line" through it everywhere). A digit that a line crosses puts much
-    ink beside it, but in few columns; counted in pixels, that stopped the tracing and left
-    the line's grid in the digit's 28x28 (real_world_eval.py, default model: photographed
-    squared paper 98.00% against 97.10%, ruled 97.40% against 97.10%; the same kinds of
-    page from another seed 97.60% against 96.80% and 97.70% against 97.40%; a thin pen on
-    clean squared paper 96.55% against 96.65%). A photo's line is traced through the thin ink
-    alone (what a 7x7 opening of the ink takes away: a line, a stroke), not the broad, faint
-    ink that the band along a shadow's edge or a dim part's grain leaves beside the lines and
-    joins them by, beside which the next line did not stand out and the tracing stopped
-    (real_world_eval.py, default model: photographed squared paper 98.50% against 98.00%,
-    ruled 97.70% against 97.40%, a thin pen on clean squared paper 96.75% against 96.55%;
-    from another seed 98.00/97.60%, 97.90/97.70%, 96.15/96.10%; one of the 210 turned
-    real photos lost, whose dim corner's edge a trace took out by chance, and one chalk
-    digit in 2,000). A tight crop's one trace goes through all its ink: there a digit's
-    stroke is as wide as 7 pixels (the meter crops read 340 of 400 so, 343 through all).
-    Against one trace a piece, ``_course``
-    drawing from thirds of the points and refitting to all of them (real_world_eval.py,
-    default model, pages of today's photo_pages.py): photographed squared paper 95.80%
-    (94.40%), ruled 96.80% (96.20%); clean squared paper in a thin pen 96.90% (95.95%)."""
+    by ``_tilt``) and bent a little by the lens. Each is traced along its course (``_course``)
+    and only its own width is taken, so a stroke that touches it keeps its ink; a line in
+    ``taken`` (straight, taken whole already) is not traced again a pixel beside it. A
+    digit's stroke does not run from side to side (a line reaches within (1 - ``reach``) / 4
+    of both, its trace covered for half of ``reach`` of the width), or is thicker. Where a
+    photo's shadow, desk or grain joins lines into one piece, each is traced in turn while
+    the next stands out from what lies beside it: in fewer than half of its columns is there
+    ink 4 to 9 pixels off it, past its own width (a noisy page's grain lies beside a "line"
+    through it everywhere; a digit that the line crosses, in few columns). The course is
+    fitted to the thin ink alone (what a 7x7 opening of the ink takes away: a line, a
+    stroke), not to the broad, faint ink that a shadow's band leaves beside the lines and
+    joins them by; a tight crop (not ``joined``) is one trace through all its ink, where a
+    stroke is as wide as 7 pixels. Without it the photographed squared and ruled paper of
+    preprocess_ablation.py lose 38 and 25 of 200; each part's own figure is in
+    docs/preprocessing.md, step 7."""
     mask = (ink > faint).astype(np.uint8)
     thin = (cv2.morphologyEx(ink, cv2.MORPH_TOPHAT, np.ones((7, 7), np.uint8)) > faint).astype(np.uint8) if joined else mask
     h, w = mask.shape

@@ -25,7 +25,8 @@ import fonts as font_files
 import preprocess
 from artifacts import atomic_write
 from fonts import PRINTED_FONTS, draw_glyph, load_font, resolve_font
-from preprocess import find_digit, map_in_processes
+from batch import map_in_processes
+from preprocess import find_digit
 
 # The segments each digit lights, in the usual lettering: a top, b upper right, c lower
 # right, d bottom, e lower left, f upper left, g middle. Common alternative forms second.

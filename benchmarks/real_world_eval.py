@@ -60,7 +60,8 @@ from artifacts import NUMBERS_CHECKPOINT, ModelFileError  # noqa: E402
 from fonts import PRINTED_FONTS, FontError, load_font  # noqa: E402
 from inference import READING_MARGIN, Predictor, find_images, label_from_path  # noqa: E402
 from model import DataUnavailableError, load_mnist  # noqa: E402
-from preprocess import map_in_processes, read_image  # noqa: E402
+from batch import map_in_processes  # noqa: E402
+from preprocess import read_image  # noqa: E402
 
 
 def scans(images: np.ndarray) -> list[np.ndarray]:

@@ -89,7 +89,7 @@ def test_the_picture_names_the_digit_inference_names(tiny_model, digits_dir, tmp
     nudges; explain.py titles the same probabilities, not those of the digit as framed."""
     import inference
     from inference import Predictor
-    from preprocess import examine
+    from batch import examine
 
     monkeypatch.setattr(inference, "SURE", 1.01)  # every reading unsure: every one is averaged
     drawn = []

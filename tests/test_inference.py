@@ -9,7 +9,7 @@ from PIL import Image
 
 import inference
 from model import LeNet5, load_mnist
-from preprocess import map_in_processes
+from batch import map_in_processes
 
 
 def run_json(capsys, *argv):

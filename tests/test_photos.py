@@ -13,7 +13,8 @@ from PIL import Image
 
 import fonts
 import generate_test_digits as gen
-from preprocess import examine, find_digit, mnist_like, preview_with_box
+from batch import examine, preview_with_box
+from preprocess import find_digit, mnist_like
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ STEPS: dict[str, tuple[str, list[tuple[object, str, object]]]] = {
     "straight-lines": ("straight lines and frame edges", [
         (preprocess, "_remove_lines", lambda mask, reach, frames=True: np.zeros_like(mask))]),
     "flat-ground": ("a flat ground is a whole canvas: no frame's edge, no page's lines, all it joins is the digit", [
-        (preprocess, "_flat_ground", lambda paper, ink: False)]),
+        (preprocess, "_flat_ground", lambda paper, ink: None)]),
     "page-lines": ("a page's printed lines, tilted and bent", [
         (preprocess, "_page_lines", lambda ink, faint, reach, taken, joined=True: np.zeros(ink.shape, np.uint8))]),
     "pale-ink": ("in a photo, pale ink that touches a stroke is the stroke's", [(preprocess, "FAINT", 1.0)]),

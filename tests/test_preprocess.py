@@ -290,16 +290,53 @@ def test_a_bold_seven_that_cuts_a_large_canvas_in_two_is_no_sheet_on_a_desk():
 
 
 @pytest.mark.parametrize("dark_ink", [True, False])
-def test_a_zero_drawn_past_the_canvas_is_read_as_its_strokes(dark_ink):
+@pytest.mark.parametrize("grain", [0, 8])
+def test_a_zero_drawn_past_the_canvas_is_read_as_its_strokes(dark_ink, grain):
     """A bold 0 drawn so large on a canvas that it runs off three sides is about as much ink as
     canvas; its even stroke is the ink, black on white or white on black, not the hole and the
-    corners around it."""
+    corners around it. So too where the brush's ink is not one exact grey but a few levels
+    apart (``grain``), as a scanned marker's or a textured brush's is: no two grey levels then
+    hold half the picture, but it is still a drawing in two colours."""
     import cv2
     canvas = np.zeros((140, 140), np.uint8)
     cv2.ellipse(canvas, (70, 74), (62, 82), 0, 0, 360, 255, thickness=44)
+    canvas -= (np.random.default_rng(0).integers(0, grain + 1, canvas.shape) * (canvas > 0)).astype(np.uint8)
     if dark_ink:
         canvas = 255 - canvas
     assert 0.3 <= (canvas < 128).mean() <= 0.7  # as much ink as canvas either way
     digit = mnist_like(canvas)
     assert digit is not None
     assert digit[14, 14] < 60 and digit[14, 5:8].max() > 150  # the hole is dark, the stroke round it bright
+
+
+@pytest.mark.parametrize("side,brush", [(64, 22), (64, 26), (120, 44)])
+def test_a_brush_broader_than_the_lighting_window_keeps_its_ink_on_a_canvas(side, brush):
+    """A bold 7 on a small canvas, its bar run off the top, drawn with a brush nearly half as
+    broad as the canvas: wider than the window over which a crop's lighting is judged, so a
+    closing over it took the bar's middle for paper (a grey bar, or none and a 1). A canvas's
+    paper is one grey level, and the ink is what is darker than that: the bar stays whole and
+    as bright as the stem."""
+    import cv2
+    s = side / 64
+    canvas = np.full((side, side), 255, np.uint8)
+    cv2.line(canvas, (int(6 * s), int(4 * s)), (int(56 * s), int(4 * s)), 0, brush, cv2.LINE_AA)  # the bar
+    cv2.line(canvas, (int(52 * s), int(4 * s)), (int(26 * s), side + 5), 0, brush, cv2.LINE_AA)  # the stem
+    found = preprocess.find_digit(canvas)
+    assert found.box[1] == 0
+    rows = np.flatnonzero(found.image.max(1) > 30)
+    bar = found.image[rows[0]:rows[0] + 3]
+    assert np.median(bar[bar > 30]) >= 240
+
+
+@pytest.mark.parametrize("rows", [
+    ["..####..", ".##..##.", "##....##", "##....##", "##....##", "##....##", ".##..##.", "..####.."],  # a 0
+    ["..####..", ".##..##.", ".##..##.", "..####..", ".##..##.", "##....##", ".##..##.", "..####.."],  # an 8
+])
+def test_a_tiny_light_digit_on_black_is_read_as_its_strokes(rows):
+    """An 8x8 digit, white on black as scikit-learn's UCI digits are: enlarged, it is a drawing
+    in two colours with as much ink as ground, and its blocky strokes are no more even than
+    the black between them. The black holds the picture's corners, as a canvas does around
+    what is drawn on it, so the white is the ink (not the holes and the ground around them)."""
+    pattern = np.array([[1.0 if c == "#" else 0.0 for c in row] for row in rows], np.float32)
+    reference = preprocess.frame_ink(np.kron(pattern, np.ones((8, 8), np.float32)))
+    assert similarity(mnist_like(pattern), reference) > 0.6

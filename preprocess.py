@@ -432,7 +432,7 @@ def _ink_is_dark(gray: np.ndarray, window: int) -> bool:
     if _two_flat_colours(u8):
         dark = u8 <= cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
         if 0.3 <= dark.mean() <= 0.7:
-            corners = int(dark[0, 0]) + int(dark[0, -1]) + int(dark[-1, 0]) + int(dark[-1, -1])
+            corners = int(dark[[0, 0, -1, -1], [0, -1, 0, -1]].sum())
             if corners != 2:  # three corners or four of one colour: the canvas's, which a digit leaves
                 return corners < 2
             return _stroke_evenness(dark.astype(np.uint8)) <= _stroke_evenness((~dark).astype(np.uint8))
@@ -705,14 +705,12 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
     h, w = paper.shape
     ink = flatten_lighting(paper, window)
     noise = _noise_level(paper)
-    smooth = cv2.blur(ink, (3, 3))  # a speck of one pixel is not the peak
-    dark = (ink > max(4 * noise, 0.04, 0.35 * float(smooth.max()))).astype(np.uint8)
+    smooth, dark = _dark_strokes(ink, noise)
     ground = _flat_ground(paper, dark)  # a computer's canvas or a scan: no frame, no photographed page
     flat = ground is not None
     if flat:  # the ink is what is darker than its one grey: a brush broader than the window
         ink = np.maximum(np.float32(ground) - paper, 0)  # keeps its middle (docs/preprocessing.md, step 6)
-        smooth = cv2.blur(ink, (3, 3))
-        dark = (ink > max(4 * noise, 0.04, 0.35 * float(smooth.max()))).astype(np.uint8)
+        smooth, dark = _dark_strokes(ink, noise)
     lines = _remove_lines(dark, 0.9 if tight else 0.6, frames=not flat)
     if not flat:  # the page's lines are looked for in all the ink, where straight runs were taken too
         lines |= _page_lines(ink, max(4 * noise, 0.04, 0.15 * float(smooth.max())), 0.9 if tight else 0.6, lines,
@@ -775,6 +773,13 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
         pale = (smooth > max(4 * noise, 0.04, FAINT * peak)).astype(np.uint8)
         pale &= 1 - cv2.dilate(lines, np.ones((3, 3), np.uint8))
     return [_cut_out(ink, labels, stats, group, lines, enlarged, pale) for group in readings]
+
+
+def _dark_strokes(ink: np.ndarray, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """``ink`` smoothed over 3x3 (a speck of one pixel is not the peak), and where it is dark
+    enough to be a stroke (uint8 mask): 0.35 of that peak, and clear of the paper's grain."""
+    smooth = cv2.blur(ink, (3, 3))
+    return smooth, (ink > max(4 * noise, 0.04, 0.35 * float(smooth.max()))).astype(np.uint8)
 
 
 def _cut_out(ink: np.ndarray, labels: np.ndarray, stats: np.ndarray, members: list[int], lines: np.ndarray,

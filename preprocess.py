@@ -390,7 +390,7 @@ def _window(gray: np.ndarray, dark_ink: bool) -> int:
     along its edge is as wide as a bold stroke, but both are lighter than the pen, hence
     "nearly as dark as the darkest" (judged by all the ink, real_world_eval.py's
     photographed ruled paper read 97.70% against 98.30%). Without the tenth, the
-    photographed squared and ruled paper of preprocess_ablation.py lose 42 and 22 of 200."""
+    photographed squared and ruled paper of preprocess_ablation.py lose 39 and 25 of 200."""
     h, w = gray.shape
     half = max(5, min(h, w) // 2) | 1
     if min(h, w) < SHEET_PHOTO_SIDE:
@@ -517,7 +517,7 @@ def _flat_ground(paper: np.ndarray, ink: np.ndarray) -> float | None:
     the real photos and crops at most 36%, 95% of the drawn photographed pages less than 13%.
     Such a picture is the whole canvas and no photographed page: no frame's edge, no page's
     lines, and a stroke run off its edge stays the digit's (preprocess_ablation.py: the
-    drawings run off a canvas's edge lose 8 of 200 without it)."""
+    drawings run off a canvas's edge lose 5 of 200 without it)."""
     counts = np.bincount(np.round(paper[ink == 0] * 255).astype(np.uint8), minlength=256)
     return float(counts.argmax()) / 255 if counts.max() >= FLAT_GROUND * max(counts.sum(), 1) else None
 
@@ -529,7 +529,7 @@ def _remove_lines(mask: np.ndarray, reach: float, frames: bool = True) -> np.nda
     ``frames`` (not on a ``_flat_ground``, where a run along a side is a stroke run off the
     canvas), also a frame's edge: a run along a side, in the outer band, of any thickness
     (a meter's window, a cell's border). Without this step, runs and frames, the meter
-    crops of preprocess_ablation.py lose 20 of 400 and the sudoku cells 5 of 270."""
+    crops of preprocess_ablation.py lose 21 of 400 and the sudoku cells 2 of 270."""
     h, w = mask.shape
     thin = max(3, min(h, w) // 16)
     lines = np.zeros_like(mask)
@@ -564,7 +564,7 @@ def _page_lines(ink: np.ndarray, faint: float, reach: float, taken: np.ndarray, 
     stroke), not to the broad, faint ink that a shadow's band leaves beside the lines and
     joins them by; a tight crop (not ``joined``) is one trace through all its ink, where a
     stroke is as wide as 7 pixels. Without it the photographed squared and ruled paper of
-    preprocess_ablation.py lose 38 and 25 of 200; each part's own figure is in
+    preprocess_ablation.py lose 38 and 27 of 200; each part's own figure is in
     docs/preprocessing.md, step 7."""
     mask = (ink > faint).astype(np.uint8)
     thin = (cv2.morphologyEx(ink, cv2.MORPH_TOPHAT, np.ones((7, 7), np.uint8)) > faint).astype(np.uint8) if joined else mask

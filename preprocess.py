@@ -512,12 +512,13 @@ def _noise_level(image: np.ndarray) -> float:
 
 def _flat_ground(paper: np.ndarray, ink: np.ndarray) -> float | None:
     """The paper's grey (0-1) where the paper around the ink (``ink`` 0 there) is one flat
-    grey, FLAT_GROUND of it at one level exactly, else None; as on a canvas drawn on with a computer or in a scan whose white
-    is clipped: the real canvas drawings hold 85-98% at one level, the scanned forms 60-95%,
-    the real photos and crops at most 36%, 95% of the drawn photographed pages less than 13%.
-    Such a picture is the whole canvas and no photographed page: no frame's edge, no page's
-    lines, and a stroke run off its edge stays the digit's (preprocess_ablation.py: the
-    drawings run off a canvas's edge lose 5 of 200 without it)."""
+    grey, FLAT_GROUND of it at one level exactly, else None; as on a canvas drawn on with a
+    computer or in a scan whose white is clipped: the real canvas drawings hold 85-98% at
+    one level, the scanned forms 60-95%, the real photos and crops at most 36%, 95% of the
+    drawn photographed pages less than 13%. Such a picture is the whole canvas and no
+    photographed page: no frame's edge, no page's lines, and a stroke run off its edge stays
+    the digit's (preprocess_ablation.py: the drawings run off a canvas's edge lose 5 of 200
+    without it)."""
     counts = np.bincount(np.round(paper[ink == 0] * 255).astype(np.uint8), minlength=256)
     return float(counts.argmax()) / 255 if counts.max() >= FLAT_GROUND * max(counts.sum(), 1) else None
 

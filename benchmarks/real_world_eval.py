@@ -275,12 +275,17 @@ def digits_right(read: str, truth: str) -> int:
     return sum(block.size for block in difflib.SequenceMatcher(None, read, truth, autojunk=False).get_matching_blocks())
 
 
-def print_numbers(name: str, reads: list[str], truths: list[str]) -> None:
-    """One line: the share of numbers read exactly, and of their digits read right."""
-    exact = sum(r == t for r, t in zip(reads, truths))
+def print_numbers(name: str, reads: list[str], truths: list[str], touching: list[bool] | None = None) -> None:
+    """One line: the share of numbers read exactly, and of their digits read right; with
+    ``touching`` (whether each number has a touching pair), the share exact of each kind."""
+    exact = [r == t for r, t in zip(reads, truths)]
     right, total = sum(map(digits_right, reads, truths)), sum(map(len, truths))
-    print(f"{name:58s} {exact / len(truths):7.2%}  ({exact}/{len(truths)} exactly; digits right "
-          f"{right / total:.2%}, {right}/{total})", flush=True)
+    kinds = ""
+    if touching is not None:
+        shares = [np.mean([e for e, t in zip(exact, touching) if t == kind]) for kind in (True, False)]
+        kinds = f"; exactly with a touching pair {shares[0]:.2%}, without {shares[1]:.2%}"
+    print(f"{name:58s} {sum(exact) / len(truths):7.2%}  ({sum(exact)}/{len(truths)} exactly; digits right "
+          f"{right / total:.2%}, {right}/{total}{kinds})", flush=True)
 
 
 def check_amounts(predictor: Predictor, folder: Path) -> None:
@@ -300,14 +305,15 @@ def generated_numbers(predictor: Predictor, count: int, seed: int, mnist: tuple[
     fourth with a touching pair; and 2 to 7 digits, a third touching."""
     images, labels = mnist
     for name, lengths, touching in (("4 digits, a quarter touching", (4, 4), 4), ("2-7 digits, a third touching", (2, 7), 3)):
-        pictures, truths = [], []
+        pictures, truths, touches = [], [], []
         for k in range(count):
             rng = np.random.default_rng([seed, 27, lengths[1], k])
             pick = rng.integers(0, len(images), int(rng.integers(lengths[0], lengths[1] + 1)))
             pictures.append(number_pages.number_image(images[pick], rng, touching=k % touching == 0))
             truths.append("".join(str(d) for d in labels[pick]))
+            touches.append(k % touching == 0)
         readings = predictor.read_numbers(pictures)
-        print_numbers(f"generated numbers: {name}", [r.number or "" for r in readings], truths)
+        print_numbers(f"generated numbers: {name}", [r.number or "" for r in readings], truths, touches)
 
 
 def print_accuracy(name: str, results, blanks: bool = False) -> None:

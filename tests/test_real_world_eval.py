@@ -45,3 +45,12 @@ def test_each_ablation_stand_in_takes_what_the_step_it_replaces_is_given(monkeyp
             if any(p.kind == p.VAR_POSITIONAL for p in taken.values()):
                 continue
             assert list(taken) == list(inspect.signature(original).parameters), (step, attribute)
+
+
+def test_number_lines_give_the_share_exact_with_and_without_a_touching_pair(evaluation, capsys):
+    evaluation.print_numbers("rows", ["12", "34", "56", "78"], ["12", "34", "50", "78"], [True, False, True, False])
+    line = capsys.readouterr().out
+    assert "75.00%" in line and "3/4 exactly" in line and "digits right 87.50%, 7/8" in line
+    assert "with a touching pair 50.00%, without 100.00%" in line
+    evaluation.print_numbers("rows", ["12"], ["12"])
+    assert "touching" not in capsys.readouterr().out

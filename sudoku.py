@@ -74,7 +74,8 @@ def find_corners(gray: np.ndarray) -> np.ndarray | None:
     four-sided frame too, but not a ruled one; a cut-off puzzle has no four-sided frame."""
     h, w = gray.shape
     scale = min(1.0, SEARCH_SIDE / max(h, w))
-    small = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else gray
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # a sliver of a picture stays a pixel wide
+    small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA) if scale < 1 else gray
     u8 = np.round(small * 255).astype(np.uint8)
     mask = cv2.adaptiveThreshold(cv2.GaussianBlur(u8, (5, 5), 0), 1, cv2.ADAPTIVE_THRESH_MEAN_C,
                                  cv2.THRESH_BINARY_INV, 31, 7)

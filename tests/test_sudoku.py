@@ -59,6 +59,15 @@ def test_blank_grid_and_no_grid():
     assert puzzle is None or puzzle.blurred
 
 
+@pytest.mark.parametrize("shape", [(1, 5000), (5000, 2), (1, 1)])
+def test_a_sliver_of_a_picture_holds_no_sudoku(shape):
+    """A picture far narrower than a puzzle is searched shrunk like any other, and holds none
+    (shrunk to zero pixels wide, it stopped inference.py --sudoku with OpenCV's traceback)."""
+    sliver = np.ones(shape, np.float32)
+    sliver[::2] = 0.2
+    assert sudoku.find_puzzle(sliver) is None
+
+
 def test_solve_and_conflicts():
     rng = np.random.default_rng(3)
     grid = sudoku_pages.random_grid(rng, givens=28)

@@ -160,7 +160,7 @@ def test_preprocessing_leaves_mnist_accuracy_alone(real_model, real_mnist_dir):
     through = predictor.probabilities(np.stack(prepared)).argmax(1)
     raw_accuracy = (raw == labels).mean()
     through_accuracy = (through == labels).mean()
-    assert raw_accuracy >= 0.99  # the brief model reads MNIST as stored (99.17-99.33% at 6 epochs)
+    assert raw_accuracy >= 0.99  # the brief model reads MNIST as stored (99.13% at 4 epochs)
     assert (raw == through).mean() >= 0.99  # the same answer for 99% of the digits
     assert through_accuracy >= raw_accuracy - 0.003  # and the preprocessing costs at most 0.3 points
 

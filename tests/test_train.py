@@ -201,7 +201,7 @@ def test_resume_needs_the_last_epoch_file(tiny_mnist, tmp_path, capsys):
 
 def test_real_mnist_brief_training_is_accurate(real_model):
     meta = load_checkpoint(real_model).meta
-    assert meta["test_accuracy"] >= 0.99, meta  # 99.14% here; the textbook loop needs 10 epochs for 98.9%
+    assert meta["test_accuracy"] >= 0.99, meta  # 99.13% here at 4 epochs; the textbook loop needs 10 for 98.9%
     assert 0.12 < meta["mean"] < 0.14 and 0.30 < meta["std"] < 0.32  # measured from the training split
 
 

@@ -493,6 +493,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--sudoku needs photos of sudokus: python inference.py --sudoku PHOTO...")
     if args.solve and not args.sudoku:
         parser.error("--solve goes with --sudoku")
+    if args.report is not None and (args.report.suffix.lower() != ".png" or args.report.is_dir()):
+        parser.error(f"--report writes a PNG picture: give it a file name ending in .png, not {args.report}")
     if args.number and (args.sudoku or args.mnist_test or not args.paths):
         parser.error("--number needs images of numbers, and goes with neither --sudoku nor --mnist-test: "
                      "python inference.py --number IMAGE...")

@@ -58,6 +58,20 @@ def test_top_k_and_report(tiny_model, digits_dir, tmp_path, capsys):
         assert report.format == "PNG" and report.height > report.width / 2
 
 
+@pytest.mark.parametrize("name", ["report.txt", "report.jpg", "folder"])
+def test_a_report_that_is_no_png_file_is_refused_before_reading(tiny_model, digits_dir, tmp_path, capsys, name):
+    """--report writes PNG bytes: a .txt or .jpg name, or a folder, is one line and exit 2
+    before any image is read (a folder was found out only after reading them all)."""
+    out = tmp_path / "out"
+    (out / "folder").mkdir(parents=True)
+    with pytest.raises(SystemExit) as exit_info:
+        inference.main(["--model", str(tiny_model), str(digits_dir), "--report", str(out / name)])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert "ending in .png" in captured.err and captured.out == ""
+    assert sorted(p.name for p in out.iterdir()) == ["folder"]
+
+
 def test_bad_files_among_good_ones_are_reported_and_skipped(tiny_model, digits_dir, tmp_path, capsys):
     mixed = tmp_path / "mixed"
     (mixed / "7").mkdir(parents=True)

@@ -19,6 +19,14 @@ NUM_CLASSES = len(DIGITS)
 OVERVIEW_NAME = "overview.png"  # generate_test_digits.py's contact sheet in test_digits/, not a digit
 
 
+def not_a_png_name(flag: str, path: Path) -> str | None:
+    """Why ``path`` cannot take the PNG picture that ``flag`` writes (its name does not end in
+    .png, or it is a folder), as one line for the parser; None where it can."""
+    if path.suffix.lower() != ".png" or path.is_dir():
+        return f"{flag} writes a PNG picture: give it a file name ending in .png, not {path}"
+    return None
+
+
 class ModelFileError(Exception):
     """A model file (checkpoint or ONNX) is missing, empty, unreadable or not a LeNet-5."""
 

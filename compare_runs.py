@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from artifacts import atomic_write
+from artifacts import atomic_write, not_a_png_name
 from runs import DEFAULT_RUNS_DIR, Run, RunError, find_runs
 
 DEFAULT_OUTPUT = Path("comparison.png")
@@ -105,7 +105,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                         help=f"the comparison picture (default: {DEFAULT_OUTPUT})")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if problem := not_a_png_name("--output", args.output):
+        parser.error(problem)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

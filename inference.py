@@ -39,6 +39,7 @@ from artifacts import (
     ModelFileError,
     atomic_write,
     class_value,
+    not_a_png_name,
     reads_the_digits,
 )
 from batch import Examined, examine_job, forked_pool, map_in_processes
@@ -493,8 +494,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--sudoku needs photos of sudokus: python inference.py --sudoku PHOTO...")
     if args.solve and not args.sudoku:
         parser.error("--solve goes with --sudoku")
-    if args.report is not None and (args.report.suffix.lower() != ".png" or args.report.is_dir()):
-        parser.error(f"--report writes a PNG picture: give it a file name ending in .png, not {args.report}")
+    if args.report is not None and (problem := not_a_png_name("--report", args.report)):
+        parser.error(problem)
     if args.number and (args.sudoku or args.mnist_test or not args.paths):
         parser.error("--number needs images of numbers, and goes with neither --sudoku nor --mnist-test: "
                      "python inference.py --number IMAGE...")

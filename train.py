@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from artifacts import DEFAULT_CHECKPOINT, DIGITS, NUMBERS_CHECKPOINT, atomic_write
+from artifacts import DEFAULT_CHECKPOINT, DIGITS, NUMBERS_CHECKPOINT, atomic_write, not_a_png_name
 from fonts import PRINTED_FONTS
 from handwriting_styles import european_forms
 from model import (
@@ -179,6 +179,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--ema must be from 0 up to 1, got {args.ema}")
     if not 0 <= args.label_smoothing < 1:
         parser.error(f"--label-smoothing must be from 0 up to 1, got {args.label_smoothing}")
+    if problem := not_a_png_name("--plot", args.plot):
+        parser.error(problem)
     if args.data_dir is None:
         args.data_dir = default_data_dir()
     if args.output is None and args.resume is None:  # a resumed run keeps writing where it wrote

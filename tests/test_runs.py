@@ -64,6 +64,15 @@ def test_a_run_name_must_be_one_plain_folder_name(name, capsys):
     assert exit_info.value.code == 2 and "plain folder name" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", ["cmp.svg", "folder"])
+def test_compare_runs_refuses_a_picture_name_that_is_no_png_file(tmp_path, capsys, name):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        compare_runs.main([str(tmp_path), "--output", str(tmp_path / name)])
+    assert exit_info.value.code == 2 and "ending in .png" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+
+
 def test_compare_runs_tables_and_draws_runs_of_different_lengths(two_runs, tmp_path, capsys):
     picture = tmp_path / "cmp.png"
     assert compare_runs.main([str(two_runs), "--output", str(picture)]) == 0

@@ -177,6 +177,7 @@ def test_gzipped_files_of_ones_own_are_read_offline(tiny_mnist, tmp_path, offlin
     (["--european-forms", "-1"], "--european-forms must be 0 or more"),
     (["--photo-pages", "-2"], "--photo-pages must be 0 or more"),
     (["--ema", "1"], "--ema must be from 0 up to 1"),
+    (["--plot", "curves.txt"], "--plot writes a PNG picture: give it a file name ending in .png"),
 ])
 def test_bad_flags_are_rejected_with_usage(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

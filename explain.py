@@ -287,6 +287,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not (args.images or args.filters or args.mnist_test):
         parser.error("give image paths, --filters or --mnist-test")
+    if args.output.exists() and not args.output.is_dir():
+        parser.error(f"--output is the folder the pictures go in, and {args.output} is a file: name a folder")
     if args.data_dir is None:
         args.data_dir = default_data_dir()
     return args

@@ -177,6 +177,13 @@ def create_app(predictor: "Predictor", model_name: str, numbers_model: Path | No
     return app
 
 
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 (any free port) to 65535, got {text}")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve a web page that reads digits, and a JSON API.")
     parser.add_argument("--model", type=Path, default=None,
@@ -184,7 +191,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"{DEFAULT_CHECKPOINT})")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this "
                         "computer only; 0.0.0.0 lets the phones on your network in)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    parser.add_argument("--port", type=port_number, default=8000, help="port to listen on (default: 8000)")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes that read requests side by side (default: one per core, up to 4, for an "
                              ".onnx model; 1 for a checkpoint, since each holds its own torch)")

@@ -51,6 +51,17 @@ def test_pictures_for_images_and_filters(tiny_model, digits_dir, tmp_path, capsy
     assert "digit_3.png: predicted" in capsys.readouterr().out
 
 
+def test_an_output_that_is_a_file_is_refused_before_any_work(tiny_model, tmp_path, capsys):
+    """--output names the folder the pictures go in; a file there stopped explain.py with a
+    FileExistsError's traceback once the first picture was drawn."""
+    taken = tmp_path / "taken.png"
+    taken.write_bytes(b"keep me")
+    with pytest.raises(SystemExit) as exit_info:
+        explain.main(["--model", str(tiny_model), "--output", str(taken), "--filters"])
+    assert exit_info.value.code == 2 and "is a file" in capsys.readouterr().err
+    assert taken.read_bytes() == b"keep me"
+
+
 def test_bad_images_among_good_ones_do_not_stop_the_others(tiny_model, digits_dir, tmp_path, capsys):
     (tmp_path / "blank.png").write_bytes(b"")
     Image.new("L", (64, 64), 255).save(tmp_path / "white.png")

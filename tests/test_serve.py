@@ -96,6 +96,16 @@ def test_no_model_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "python train.py" in err
 
 
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_port_that_is_none_is_refused_by_the_parser(port, capsys):
+    """A port past 65535 reached the socket and stopped with its OverflowError's traceback."""
+    with pytest.raises(SystemExit) as exit_info:
+        serve.main(["--port", port])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--port" in err and "Traceback" not in err
+
+
 def test_benchmark_without_mnist_says_where_to_put_it(tiny_model, tmp_path, capsys, monkeypatch):
     """serve_benchmark.py --sizes needs MNIST's test digits: without them, one line and exit 2."""
     import importlib

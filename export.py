@@ -240,6 +240,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--output must end in .onnx, got {args.output}")
     if args.pruned_output is None and args.prune is not None:
         args.pruned_output = args.model.with_name(f"{args.model.stem}_pruned{round(100 * args.prune)}.pth")
+    written = args.pruned_output if args.prune is not None else args.output
+    if written.is_dir() or any(folder.is_file() for folder in written.parents):
+        parser.error(f"cannot write {written}: it is a folder, or a file stands where its folder would be")
     return args
 
 

@@ -129,7 +129,11 @@ def test_export_without_a_checkpoint_or_with_bad_flags(tmp_path, tiny_mnist, cap
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "python train.py" in err
     assert not list(tmp_path.iterdir())
-    for argv, message in ((["--output", "model.bin"], "must end in .onnx"), (["--prune", "1.5"], "between 0 and 1")):
+    (tmp_path / "taken").write_bytes(b"")
+    (tmp_path / "folder.onnx").mkdir()
+    for argv, message in ((["--output", "model.bin"], "must end in .onnx"), (["--prune", "1.5"], "between 0 and 1"),
+                          (["--output", str(tmp_path / "folder.onnx")], "cannot write"),
+                          (["--prune", "0.5", "--pruned-output", str(tmp_path / "taken" / "m.pth")], "cannot write")):
         with pytest.raises(SystemExit) as exit_info:
             export.parse_args(argv)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -282,8 +282,9 @@ def print_numbers(name: str, reads: list[str], truths: list[str], touching: list
     right, total = sum(map(digits_right, reads, truths)), sum(map(len, truths))
     kinds = ""
     if touching is not None:
-        shares = [np.mean([e for e, t in zip(exact, touching) if t == kind]) for kind in (True, False)]
-        kinds = f"; exactly with a touching pair {shares[0]:.2%}, without {shares[1]:.2%}"
+        groups = [(label, [e for e, t in zip(exact, touching) if t == kind])
+                  for label, kind in (("with a touching pair", True), ("without", False))]
+        kinds = "; exactly " + ", ".join(f"{label} {np.mean(group):.2%}" for label, group in groups if group)
     print(f"{name:58s} {sum(exact) / len(truths):7.2%}  ({sum(exact)}/{len(truths)} exactly; digits right "
           f"{right / total:.2%}, {right}/{total}{kinds})", flush=True)
 
@@ -309,9 +310,9 @@ def generated_numbers(predictor: Predictor, count: int, seed: int, mnist: tuple[
         for k in range(count):
             rng = np.random.default_rng([seed, 27, lengths[1], k])
             pick = rng.integers(0, len(images), int(rng.integers(lengths[0], lengths[1] + 1)))
-            pictures.append(number_pages.number_image(images[pick], rng, touching=k % touching == 0))
-            truths.append("".join(str(d) for d in labels[pick]))
             touches.append(k % touching == 0)
+            pictures.append(number_pages.number_image(images[pick], rng, touching=touches[-1]))
+            truths.append("".join(str(d) for d in labels[pick]))
         readings = predictor.read_numbers(pictures)
         print_numbers(f"generated numbers: {name}", [r.number or "" for r in readings], truths, touches)
 

@@ -54,3 +54,6 @@ def test_number_lines_give_the_share_exact_with_and_without_a_touching_pair(eval
     assert "with a touching pair 50.00%, without 100.00%" in line
     evaluation.print_numbers("rows", ["12"], ["12"])
     assert "touching" not in capsys.readouterr().out
+    evaluation.print_numbers("rows", ["12"], ["12"], [True])  # one kind only (--numbers 1): no empty share
+    line = capsys.readouterr().out
+    assert "with a touching pair 100.00%)" in line and "without" not in line and "nan" not in line

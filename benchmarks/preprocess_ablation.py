@@ -10,7 +10,8 @@ variant, so the differences are the step's alone. Sets: the real images in
 ../shared/realworld/ (where present), and MNIST test digits drawn as the evaluation draws them
 (benchmarks/real_world_eval.py): in a fine pen, in a bold marker, small and off-centre, on
 squared paper in a thin pen, on a sheet on a desk, photographed on squared and ruled paper,
-and drawn off a canvas's edge. Prints a Markdown table: the whole path's accuracy, and each
+and drawn off a canvas's edge; and photos of blank pages, plain and squared or ruled, where
+the right answer is "no digit". Prints a Markdown table: the whole path's accuracy, and each
 variant's difference from it in images.
 """
 
@@ -88,11 +89,33 @@ def draw_sets(data_dir: Path, realworld: Path, count: int, seed: int) -> dict[st
     sets["squared photo"] = (rwe.photographed(digits, (seed, 2), ruled=False), truth)
     sets["ruled photo"] = (rwe.photographed(digits, (seed, 3), ruled=True), truth)
     sets["canvas edge"] = (rwe.drawn_off_canvas(digits, seed), truth)
+    blank = np.random.default_rng([seed, 10])
+    sets["blank page"] = ([blank_page(blank) for _ in range(count)], [None] * count)
+    nothing = np.zeros((count, 28, 28), np.uint8)  # squared and ruled pages with nothing written on them
+    sets["blank squared or ruled"] = (rwe.photographed(nothing[::2], (seed, 11), ruled=False)
+                                      + rwe.photographed(nothing[1::2], (seed, 12), ruled=True), [None] * count)
     return sets
 
 
-def correct(predictor: Predictor, inputs: list, truth: list[int]) -> int:
+def blank_page(rng: np.random.Generator) -> np.ndarray:
+    """A photo of a blank sheet (grey, 0-1): paper from dim to bright with its grain, the light
+    falling off by 10-50% towards the corners from a point near the middle (a phone's lens
+    loses up to about a stop there), half the time a shadow's ramp across; from a crop of 60x50
+    to a photo of 800x600."""
+    h, w = [(50, 60), (120, 160), (300, 400), (480, 640), (600, 800)][rng.integers(5)]
+    page = rng.uniform(0.45, 0.95) + rng.normal(0, rng.uniform(0.005, 0.03), (h, w))
+    y, x = np.linspace(-1, 1, h)[:, None] - rng.uniform(-0.2, 0.2), np.linspace(-1, 1, w)[None, :] - rng.uniform(-0.2, 0.2)
+    page *= 1 - rng.uniform(0.1, 0.5) * np.minimum((x * x + y * y) / 2, 1)
+    if rng.random() < 0.5:
+        page *= np.linspace(rng.uniform(0.6, 1), 1, w)[None, :]
+    return np.clip(page, 0, 1).astype(np.float32)
+
+
+def correct(predictor: Predictor, inputs: list, truth: list[int | None]) -> int:
+    """How many are read right: their digit, or for a blank page (truth None) no digit at all."""
     predictor.reading_margin = inference.READING_MARGIN
+    if truth and truth[0] is None:
+        return sum(r.error is not None for r in predictor.predict(inputs))
     return sum(bool(r.correct) for r in predictor.predict(inputs, truth))
 
 

@@ -57,3 +57,20 @@ def test_number_lines_give_the_share_exact_with_and_without_a_touching_pair(eval
     evaluation.print_numbers("rows", ["12"], ["12"], [True])  # one kind only (--numbers 1): no empty share
     line = capsys.readouterr().out
     assert "with a touching pair 100.00%)" in line and "without" not in line and "nan" not in line
+
+
+def test_the_ablations_blank_pages_hold_no_digit_and_the_falloff_step_is_why(monkeypatch, tiny_model):
+    """preprocess_ablation.py's blank pages count as read right where no digit is found: the
+    whole path finds none on each, and without the step that takes light falling off towards
+    the corners for no ink, it finds a "digit" on some."""
+    import numpy as np
+
+    import inference
+    import preprocess
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    ablation = importlib.import_module("preprocess_ablation")
+    pages = [ablation.blank_page(np.random.default_rng([3, k])) for k in range(12)]
+    assert ablation.correct(inference.Predictor.from_file(tiny_model), pages, [None] * len(pages)) == len(pages)
+    monkeypatch.setattr(preprocess, "FALLOFF_INK", 0.0)
+    assert sum(preprocess.find_digit(page) is not None for page in pages) >= 2

@@ -13,6 +13,12 @@ def evaluation(monkeypatch):
     return importlib.import_module("real_world_eval")
 
 
+@pytest.fixture()
+def ablation(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    return importlib.import_module("preprocess_ablation")
+
+
 def test_a_missing_model_is_one_line_before_any_reading(evaluation, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(evaluation, "real_world", lambda *a: pytest.fail("read images without a model"))
     assert evaluation.main(["--model", str(tmp_path / "none.pth"), "--realworld-only"]) == 2
@@ -27,14 +33,12 @@ def test_missing_mnist_is_one_line_before_any_reading(evaluation, tiny_model, tm
     assert err.count("\n") == 1 and "MNIST/raw" in err
 
 
-def test_each_ablation_stand_in_takes_what_the_step_it_replaces_is_given(monkeypatch):
+def test_each_ablation_stand_in_takes_what_the_step_it_replaces_is_given(ablation):
     """preprocess_ablation.py leaves a step out by putting a stand-in in its place: each must
     take every argument the step is called with, or leaving it out breaks once the step
     gains one (as _remove_lines did its ``frames``)."""
     import inspect
 
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    ablation = importlib.import_module("preprocess_ablation")
     for step, (_, changes) in ablation.STEPS.items():
         for module, attribute, stand_in in changes:
             original = getattr(module, attribute)
@@ -59,7 +63,7 @@ def test_number_lines_give_the_share_exact_with_and_without_a_touching_pair(eval
     assert "with a touching pair 100.00%)" in line and "without" not in line and "nan" not in line
 
 
-def test_the_ablations_blank_pages_hold_no_digit_and_the_falloff_step_is_why(monkeypatch, tiny_model):
+def test_the_ablations_blank_pages_hold_no_digit_and_the_falloff_step_is_why(ablation, monkeypatch, tiny_model):
     """preprocess_ablation.py's blank pages count as read right where no digit is found: the
     whole path finds none on each, and without the step that takes light falling off towards
     the corners for no ink, it finds a "digit" on some."""
@@ -68,8 +72,6 @@ def test_the_ablations_blank_pages_hold_no_digit_and_the_falloff_step_is_why(mon
     import inference
     import preprocess
 
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    ablation = importlib.import_module("preprocess_ablation")
     pages = [ablation.blank_page(np.random.default_rng([3, k])) for k in range(12)]
     assert ablation.correct(inference.Predictor.from_file(tiny_model), pages, [None] * len(pages)) == len(pages)
     monkeypatch.setattr(preprocess, "FALLOFF_INK", 0.0)

@@ -90,6 +90,40 @@ def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def pytest_configure(config) -> None:
+    """pytest.ini runs the tests in pytest-xdist's worker processes, one per core: each worker's
+    torch takes its share of the cores, since two workers that each ran a thread per core
+    took 328 s rather than 195 (2 cores)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+SHARED_MODELS = ("numbers_model", "real_model")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    """The tests that use a model trained on real MNIST (45-55 s each on 2 cores) run in one
+    worker, which trains it once: pytest-xdist's ``--dist loadgroup`` sends each group of
+    tests to one worker, marking them by their node id. Where a pytest that it does not know
+    keeps the id from changing (pytest-xdist issue 1386: pytest 9.2), each worker trains the
+    shared models again, silently; a warning says so."""
+    for item in items:
+        fixture = next((name for name in SHARED_MODELS if name in item.fixturenames), None)
+        if fixture:
+            item.add_marker(pytest.mark.xdist_group(fixture))
+    yield
+    if getattr(config.option, "loadgroup", False):
+        lost = [item for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+        if lost:
+            lost[0].warn(pytest.PytestWarning(
+                f"pytest-xdist did not group the {len(lost)} tests that share a model trained on real MNIST, so "
+                "each worker trains it again: install the pytest that requirements.txt names"))
+
+
 def session_cache(tmp_path_factory) -> Path:
     """Training keeps drawn material in the user's cache; the tests keep theirs apart, shared
     by the session, so the user's cache is neither read nor filled."""

@@ -126,8 +126,10 @@ def pytest_collection_modifyitems(config, items):
 
 def session_cache(tmp_path_factory) -> Path:
     """Training keeps drawn material in the user's cache; the tests keep theirs apart, shared
-    by the session, so the user's cache is neither read nor filled."""
-    return tmp_path_factory.getbasetemp() / "lenet5_cache"
+    by the session (by all its xdist workers: their temporary folders share a parent), so the
+    user's cache is neither read nor filled."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "lenet5_cache"
 
 
 @pytest.fixture(autouse=True)
@@ -142,13 +144,22 @@ def train_on_real_mnist(tmp_path_factory, name: str, *options: str) -> Path:
     """train.py's checkpoint ``name`` trained on real MNIST for the session, its printed
     digits drawn into the session's cache: a session fixture is made before ``private_cache``
     is, and without this it read and filled the user's cache."""
+    from filelock import FileLock
+
     import train
+    from printed_digits import printed_digits
 
     out = tmp_path_factory.mktemp(name)
+    argv = ["--output", str(out / f"{name}.pth"), "--plot", str(out / "training_results.png"), "--device", "cpu",
+            "--runs-dir", str(out / "runs"), *options]
+    cache = session_cache(tmp_path_factory)
+    cache.mkdir(parents=True, exist_ok=True)
+    args = train.parse_args(argv)
+    with FileLock(cache / "printed_digits.lock"):  # two workers' models share them: drawn once, 17 s on 2 cores
+        printed_digits(args.printed_digits, args.seed, workers=os.cpu_count() or 1, cache_dir=cache)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LENET5_CACHE_DIR", str(session_cache(tmp_path_factory)))
-        code = train.main(["--output", str(out / f"{name}.pth"), "--plot", str(out / "training_results.png"),
-                           "--device", "cpu", "--runs-dir", str(out / "runs"), *options])
+        patch.setenv("LENET5_CACHE_DIR", str(cache))
+        code = train.main(argv)
     assert code == 0
     return out / f"{name}.pth"
 

@@ -203,11 +203,11 @@ def real_model(real_mnist_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def numbers_model(real_mnist_dir, tmp_path_factory) -> Path:
     """A LeNet-5 that can say 'not a digit' (train.py --not-a-digit), trained briefly on real
-    MNIST (4 epochs, about 35 s), for reading whole numbers. 20,000 pieces rather than 8,000:
-    with 8,000 it read a set of spaced rows 75%, with 20,000 85%. Without the printed digits
-    and the European 1s and 7s, which rows of MNIST digits do not need: 75 s rather than 101 s
-    on one thread, and the four kinds of row in test_numbers_read_whole read 33, 31, 32 and 34
-    of 40 (34, 29, 32, 34 on two threads) against 32, 28, 31 and 34 with them."""
+    MNIST (4 epochs: about 50 s on two threads, 75 s on one), for reading whole numbers. 20,000
+    pieces rather than 8,000: with 8,000 it read a set of spaced rows 75%, with 20,000 85%.
+    Without the printed digits and the European 1s and 7s, which rows of MNIST digits do not
+    need (with them: 101 s on one thread), the four kinds of row in test_numbers_read_whole read
+    33, 31, 32 and 34 of 40 (34, 29, 32, 34 on two threads) against 32, 28, 31 and 34."""
     return train_on_real_mnist(tmp_path_factory, "lenet5_numbers", "--data-dir", str(real_mnist_dir),
                                "--epochs", "4", "--not-a-digit", "20000", "--printed-digits", "0",
                                "--european-forms", "0")

@@ -153,7 +153,7 @@ def test_real_mnist_onnx_int8_and_pruning_keep_accuracy(real_model, real_mnist_d
     points and 3x smaller, half the weights pruned within 0.1 points."""
     shutil.copy(real_model, tmp_path / "m.pth")
     assert export.main(["--model", str(tmp_path / "m.pth"), "--data-dir", str(real_mnist_dir)]) == 0
-    assert export.main(["--model", str(tmp_path / "m.pth"), "--prune", "0.5", "--data-dir", str(real_mnist_dir)]) == 0
+    assert export.main(["--model", str(tmp_path / "m.pth"), "--prune", "0.5", "--fine-tune-epochs", "1", "--data-dir", str(real_mnist_dir)]) == 0
     images, labels = (t.numpy() for t in load_mnist(real_mnist_dir, train=False))
     reference = torch_probabilities(tmp_path / "m.pth", images)
     fp32 = OnnxClassifier(tmp_path / "m.onnx").probabilities(images)

@@ -44,6 +44,10 @@ NUDGES = ((1, 0), (-1, 0), (0, 1), (0, -1))  # a pixel down, up, right, left; se
 MIN_CONTRAST = 0.2  # a digit's ink differs from its paper by at least this much (0-1 scale)
 FAINT = 0.22  # of the peak: in a photo, ink this pale joins a stroke it touches (_cut_out; docs/preprocessing.md)
 FLAT_GROUND = 0.5  # of the paper at one grey level exactly: a computer's canvas or a scan's clipped white (_flat_ground)
+# No digit is wider than this many times its height (none of MNIST's 60,000; 5 are over twice):
+# flatter ink is a piece of a page's line, and a blank squared or ruled page then holds no digit
+# (preprocess_ablation.py: 141 of 200 rather than 91; real_world_eval.py's fine pen, 2 of 2,000 fewer).
+FLATTEST = 2.5
 FALLOFF_INK = 0.4  # the most "ink" that a blank photo's dim corners leave (80% of the light lost there)
 NO_DIGIT = "no digit found: the image is blank or has almost no contrast"
 
@@ -773,7 +777,8 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
     if min(h, w) >= SHEET_PHOTO_SIDE:  # what is near the digit is its window or its neighbours (meters)
         pale = (smooth > max(4 * noise, 0.04, FAINT * peak)).astype(np.uint8)
         pale &= 1 - cv2.dilate(lines, np.ones((3, 3), np.uint8))
-    return [_cut_out(ink, labels, stats, group, lines, enlarged, pale) for group in readings]
+    cut = (_cut_out(ink, labels, stats, group, lines, enlarged, pale) for group in readings)
+    return [(crop, box) for crop, box in cut if crop.shape[1] <= FLATTEST * crop.shape[0]]
 
 
 def _dark_strokes(ink: np.ndarray, noise: float) -> tuple[np.ndarray, np.ndarray]:

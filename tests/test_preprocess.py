@@ -65,6 +65,22 @@ def test_aspect_ratio_is_kept():
     assert height == 20 and 3 <= width <= 5
 
 
+def test_ink_much_wider_than_tall_is_no_digit(font):
+    """A 5 written 2.2 times as wide as tall, as a few of MNIST's writers write one, is a
+    digit; a dash 4 times as wide (or a piece of a page's line) is none."""
+    five = np.asarray(digit_image(font, 5, size=64))
+    rows, cols = np.flatnonzero(five.any(1)), np.flatnonzero(five.any(0))
+    five = five[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    wide = np.zeros((120, 220), np.uint8)
+    wide[40:40 + five.shape[0], 20:20 + round(2.2 * five.shape[0])] = np.asarray(
+        Image.fromarray(five).resize((round(2.2 * five.shape[0]), five.shape[0])))
+    height, width = ink_box(mnist_like(wide))
+    assert width == 20 and 7 <= height <= 11
+    dash = np.zeros((120, 220), np.uint8)
+    dash[55:65, 60:100] = 255  # 10 tall, 40 wide
+    assert mnist_like(dash) is None
+
+
 def test_mnist_like_input_passes_through_almost_unchanged(font):
     once = mnist_like(digit_image(font, 8, size=64))
     twice = mnist_like(once)  # searched enlarged to 64 pixels (cubic), so resampled once more

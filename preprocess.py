@@ -61,16 +61,12 @@ class ImageReadError(ValueError):
 @dataclass
 class Digit:
     """A digit found in an image: the MNIST-like 28x28 picture of it (uint8, white on black)
-    and the box it was taken from, (left, top, right, bottom) in the image's own pixels
-    after EXIF rotation.
+    and its box (left, top, right, bottom) in the image's own pixels after EXIF rotation.
 
-    ``alternatives`` are other readings of the same ink: the central piece alone, where
-    pieces near it were joined to it (not on a clean page, where all the ink is the digit,
-    a dry pen's broken strokes too). Whether a bar beside a meter digit, a scale's ticks or
-    the sliver of the next drum's digit belongs to it is often plainest from what the digit
-    then reads as, so a reader weighs each reading with its network and takes the one it is
-    surest of (``inference.surest_reading``). ``preview`` is ``batch.examine``'s small picture of
-    the input with this reading's box drawn."""
+    ``alternatives`` are other readings of the same ink (the central piece alone, where pieces
+    were joined to it): whether a window's bar or the next drum's sliver belongs to a digit is
+    often plainest from what the digit then reads as, so a reader weighs each with its network
+    (``inference.surest_reading``). ``preview`` is ``batch.examine``'s picture with the box drawn."""
 
     image: np.ndarray
     box: tuple[int, int, int, int]
@@ -238,11 +234,9 @@ def find_digit(image: ImageInput) -> Digit | None:
 
 def whole_digit(image: ImageInput) -> Digit:
     """A tight crop (a meter's window, a form's cell) taken whole as the digit's box, for a
-    model fine-tuned on such crops (finetune.py --whole-image): no search, so what the crops
-    hold besides the digit (a window's bar, a grid line, nothing at all) is the model's to
-    learn. The lighting and the polarity are taken out as for any image; the crop is
-    stretched to MNIST's 20x20 box, which read 4-12 points better after fine-tuning than
-    keeping its shape (5-fold, meter digits, sudoku cells and form cells alike)."""
+    model fine-tuned on such crops (finetune.py --whole-image): what the crop holds besides the
+    digit is the model's to learn. Lighting and polarity are taken out as for any image, and the
+    crop is stretched to the 20x20 box (4-12 points better after fine-tuning than its shape kept)."""
     if isinstance(image, (str, Path)):
         image = read_image(image, longest=2 * WORK_SIDE)
     gray = to_grayscale(image)
@@ -265,12 +259,8 @@ def whole_digit(image: ImageInput) -> Digit:
 def locate_ink(gray: np.ndarray) -> Found:
     """The digit's ink (white on black, 0-1, cropped to it) and its box in ``gray``'s pixels,
     then the same for each alternative reading (see ``Digit``); empty where there is no digit.
-
-    The image is searched at WORK_SIDE pixels at most (tiny ones enlarged to MIN_SIDE), in
-    the polarity its brightness says: dark ink on light paper, or light digits on a dark
-    ground. A photo of a sheet of paper lying on a darker desk is searched on the sheet
-    alone, in dark ink: whole, the sheet would pass for one large light digit.
-    """
+    A photo of a sheet on a darker desk is searched on the sheet alone, in dark ink: whole, the
+    sheet would pass for one large light digit."""
     h, w = gray.shape
     scale = min(WORK_SIDE / max(h, w), 1.0)
     if min(h, w) * scale < MIN_SIDE:  # tiny images are searched enlarged
@@ -298,16 +288,11 @@ def locate_ink(gray: np.ndarray) -> Found:
 
 
 def _sheet(gray: np.ndarray) -> np.ndarray | None:
-    """Where a photo shows a sheet of paper (a note, a card, a page) lying on a darker desk,
-    the sheet's inside (uint8 mask, 1 on the sheet, its edge left out); None where it does
-    not. A sheet is large but does not fill the frame (it may run off two edges), bright,
-    convex and four-sided, mostly paper and wide where a stroke is narrow, and its edge is a
-    step of brightness, not the gradual fall of a shadow or of light towards the corners.
-    It shows a corner of its own inside the photo: a corner of the frame cut off by one
-    straight edge is the lit part of a page that a shadow's edge crosses. What lies around
-    it is a desk, not two flat colours: a bold digit on a computer's canvas can cut the white
-    into such a shape (a test draws one). Without it the desk photos of
-    preprocess_ablation.py lose 61 of 200; nothing else moves."""
+    """Where a photo shows a sheet of paper lying on a darker desk, the sheet's inside (uint8
+    mask, its edge left out); else None. A sheet is large without filling the frame, bright,
+    convex, four-sided, and its outline is a step of brightness, not a shadow's gradual fall
+    (docs/preprocessing.md, step 3). Without it the desk photos of preprocess_ablation.py lose
+    61 of 200; nothing else moves."""
     h, w = gray.shape
     if min(h, w) < MIN_SIDE:
         return None
@@ -336,15 +321,8 @@ def _sheet(gray: np.ndarray) -> np.ndarray | None:
         return None  # a corner of the frame cut off by one straight edge: a shadow's, across a page
     filled = np.zeros((h, w), np.uint8)
     cv2.drawContours(filled, [outline], -1, 1, thickness=-1)
-    inside, area = int(filled.sum()), int((bright & filled).sum())  # paper inside a written 0 too
-    (_, _), (long_side, short_side), _ = cv2.minAreaRect(outline)
-    if not 4 <= len(corners) <= 5 or inside < 0.9 * cv2.contourArea(cv2.convexHull(outline)):
+    if not 4 <= len(corners) <= 5 or filled.sum() < 0.9 * cv2.contourArea(cv2.convexHull(outline)):
         return None  # not four-sided (one corner may be cut off by the frame), or not convex
-    if max(long_side, short_side) > 3 * min(long_side, short_side) or inside - area > 0.35 * inside:
-        return None  # a light bar (a 1 on a dark ground), or a light ring (a 0, its hole the ground)
-    widest = float(cv2.distanceTransform(component, cv2.DIST_L2, 3).max())
-    if widest < 0.12 * min(long_side, short_side):
-        return None  # a stroke, not a sheet: paper is wide around what is written on it
     edge = max(2, round(0.01 * min(h, w)))
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * edge + 1, 2 * edge + 1))
     within = cv2.erode(filled, kernel)
@@ -383,18 +361,12 @@ def _edge_share(gray: np.ndarray, filled: np.ndarray, inner_ring: np.ndarray, ou
 
 
 def _window(gray: np.ndarray, dark_ink: bool) -> int:
-    """The side of the window that the lighting is judged over (``_ink_is_dark``,
-    ``flatten_lighting``): wider than the strokes, so that what is narrower is ink and what
-    is wider is light. A crop (under SHEET_PHOTO_SIDE) may be filled by its digit: half its
-    side. A photo: a tenth of its side, unless the ink nearly as dark as the darkest (0.6
-    of it) is in strokes nearly as wide as that, or a tenth leaves much of such ink in the
-    photo's middle out (a drawing that fills its canvas): then half. Over half a photo, a
-    hard shadow's tip is taken for a blot of ink and a shadowed page's lit part for a light
-    digit; a shadow is left out of a tenth as wide strokes are, and the band a tenth leaves
-    along its edge is as wide as a bold stroke, but both are lighter than the pen, hence
-    "nearly as dark as the darkest" (judged by all the ink, real_world_eval.py's
-    photographed ruled paper read 97.70% against 98.30%). Without the tenth, the
-    photographed squared and ruled paper of preprocess_ablation.py lose 39 and 25 of 200."""
+    """The side of the window the lighting is judged over: wider than the strokes, so that
+    what is narrower is ink and what is wider is light. A crop: half its side, as its digit may
+    fill it. A photo: a tenth, unless ink nearly as dark as the darkest is in strokes about that
+    wide (a drawing that fills its canvas; a shadow is lighter than the pen): then half, where a
+    hard shadow's tip passes for a blot (docs/preprocessing.md, step 4). Without the tenth, the
+    photographed squared and ruled paper of preprocess_ablation.py lose 40 and 26 of 200."""
     h, w = gray.shape
     half = max(5, min(h, w) // 2) | 1
     if min(h, w) < SHEET_PHOTO_SIDE:
@@ -421,17 +393,12 @@ def _window(gray: np.ndarray, dark_ink: bool) -> int:
 
 
 def _ink_is_dark(gray: np.ndarray, window: int) -> bool:
-    """Ink is the few pixels far from their surroundings; paper, the many close to them.
-    With the lighting taken out (each pixel less a blur over ``window`` around it), dark ink
-    leaves a long dark tail and light digits on a dark drum a long light one: the skew's sign.
-    A drawing in two flat colours can be as much ink as canvas (a 0 drawn past the canvas's
-    edges). There the canvas is the colour of three of the picture's corners or all four, as
-    a person sees what a digit is drawn on; where two and two, the ink is the colour that
-    makes strokes of even width (``_stroke_evenness``: serve_benchmark.py --sizes' 600
-    digits drawn off a canvas's edge read 94.83% with it, 92.33% without). By evenness
-    alone, a blocky light digit on black, as UCI's 8x8 ones are, was its ground: 164 of the
-    607 such UCI digits, where the corners are right in all 607 (and in the 2,037 such
-    drawings run off a canvas of real_world_eval.py's two seeds)."""
+    """Whether the ink is darker than its ground. With the lighting taken out over ``window``,
+    dark ink leaves a long dark tail and light digits on a dark drum a long light one: the
+    skew's sign (without it the meter crops lose 179 of 400). A drawing in two flat colours may
+    be as much ink as canvas (a 0 drawn past its edges): there the canvas is the colour of three
+    corners or four, and where two and two, the ink is the colour whose parts are of even width
+    (docs/preprocessing.md, step 5: 6-13 of 2,000 drawings off a canvas more, 19-24 UCI digits)."""
     u8 = np.round(np.clip(gray, 0, 1) * 255).astype(np.uint8)
     if _two_flat_colours(u8):
         dark = u8 <= cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
@@ -447,14 +414,8 @@ def _ink_is_dark(gray: np.ndarray, window: int) -> bool:
 
 def _two_flat_colours(u8: np.ndarray) -> bool:
     """Whether half of these grey levels (uint8) or more lie within 8 levels of their darkest
-    or their brightest, a twentieth or more at each: a drawing in two flat colours, its
-    brush's soft edge aside (274 of the 300 real canvas drawings, none of the other real
-    sets). A smooth photo of a page has its paper alone near one end, and under a shadow
-    is as much dark as light (a test draws such pages).
-    Counted at the two commonest levels exactly, which a brush's soft edge or ink a few
-    levels apart leave short, a bold 0 or 8 came out as its holes: with ``_ink_is_dark``'s
-    corners, real_world_eval.py's drawings run off a canvas's edge read 6 to 13 in 2,000
-    more (seed 1-3 models, two seeds of drawings), its UCI digits 19 to 24 in 1,797."""
+    or brightest, a twentieth or more at each: a drawing in two flat colours, a brush's soft
+    edge aside (274 of the 300 real canvas drawings, none of the other real sets)."""
     if u8.size == 0:
         return False
     dark, light = np.mean(u8 <= int(u8.min()) + 8), np.mean(u8 >= int(u8.max()) - 8)
@@ -515,26 +476,21 @@ def _noise_level(image: np.ndarray) -> float:
 
 
 def _flat_ground(paper: np.ndarray, ink: np.ndarray) -> float | None:
-    """The paper's grey (0-1) where the paper around the ink (``ink`` 0 there) is one flat
-    grey, FLAT_GROUND of it at one level exactly, else None; as on a canvas drawn on with a
-    computer or in a scan whose white is clipped: the real canvas drawings hold 85-98% at
-    one level, the scanned forms 60-95%, the real photos and crops at most 36%, 95% of the
-    drawn photographed pages less than 13%. Such a picture is the whole canvas and no
-    photographed page: no frame's edge, no page's lines, and a stroke run off its edge stays
-    the digit's (preprocess_ablation.py: the drawings run off a canvas's edge lose 5 of 200
-    without it)."""
+    """The paper's grey (0-1) where FLAT_GROUND of the paper around the ink (``ink`` 0) is at
+    one level exactly, else None: a computer's canvas (85-98% of real drawings) or a scan's
+    clipped white, never a photo (36% at most). Such a picture is the whole canvas: no frame,
+    no page's lines, and a stroke run off its edge stays the digit's (preprocess_ablation.py:
+    the drawings run off a canvas's edge lose 6 of 200 without it)."""
     counts = np.bincount(np.round(paper[ink == 0] * 255).astype(np.uint8), minlength=256)
     return float(counts.argmax()) / 255 if counts.max() >= FLAT_GROUND * max(counts.sum(), 1) else None
 
 
 def _remove_lines(mask: np.ndarray, reach: float, frames: bool = True) -> np.ndarray:
-    """Long, thin, straight horizontal and vertical runs: grid lines, ruled paper, cell
-    borders and box edges. A digit's stroke is either shorter (a line spans at least
-    ``reach`` of the image's side) or thicker (a bold bar across a tight crop). With
-    ``frames`` (not on a ``_flat_ground``, where a run along a side is a stroke run off the
-    canvas), also a frame's edge: a run along a side, in the outer band, of any thickness
-    (a meter's window, a cell's border). Without this step, runs and frames, the meter
-    crops of preprocess_ablation.py lose 21 of 400 and the sudoku cells 2 of 270."""
+    """Long, thin, straight level and upright runs (grid lines, cell borders, box edges): a
+    digit's stroke is shorter than ``reach`` of the side, or thicker. With ``frames`` (not on a
+    flat ground, where such a run is a stroke run off the canvas), also a run along a side in
+    the outer band, of any thickness (a meter's window). Without it the meter crops of
+    preprocess_ablation.py lose 20 of 400 and the sudoku cells 2 of 270."""
     h, w = mask.shape
     thin = max(3, min(h, w) // 16)
     lines = np.zeros_like(mask)
@@ -553,24 +509,15 @@ def _remove_lines(mask: np.ndarray, reach: float, frames: bool = True) -> np.nda
     return cv2.dilate(lines, np.ones((3, 3), np.uint8))
 
 
-def _page_lines(ink: np.ndarray, faint: float, reach: float, taken: np.ndarray, joined: bool = True) -> np.ndarray:
-    """The printed lines of squared or ruled paper in a photo, as a person sees them: thin,
-    from side to side of the picture, at the tilt the page lies at (up to 15 degrees, found
-    by ``_tilt``) and bent a little by the lens. Each is traced along its course (``_course``)
-    and only its own width is taken, so a stroke that touches it keeps its ink; a line in
-    ``taken`` (straight, taken whole already) is not traced again a pixel beside it. A
-    digit's stroke does not run from side to side (a line reaches within (1 - ``reach``) / 4
-    of both, its trace covered for half of ``reach`` of the width), or is thicker. Where a
-    photo's shadow, desk or grain joins lines into one piece, each is traced in turn while
-    the next stands out from what lies beside it: in fewer than half of its columns is there
-    ink 4 to 9 pixels off it, past its own width (a noisy page's grain lies beside a "line"
-    through it everywhere; a digit that the line crosses, in few columns). The course is
-    fitted to the thin ink alone (what a 7x7 opening of the ink takes away: a line, a
-    stroke), not to the broad, faint ink that a shadow's band leaves beside the lines and
-    joins them by; a tight crop (not ``joined``) is one trace through all its ink, where a
-    stroke is as wide as 7 pixels. Without it the photographed squared and ruled paper of
-    preprocess_ablation.py lose 38 and 27 of 200; each part's own figure is in
-    docs/preprocessing.md, step 7."""
+def _page_lines(ink: np.ndarray, faint: float, reach: float, joined: bool = True) -> np.ndarray:
+    """The printed lines of squared or ruled paper in a photo: thin, from side to side, at the
+    page's tilt (``_tilt``, up to 15 degrees) and bent a little by the lens. Each is traced
+    along its course (``_course``) and only its own width is taken, so a stroke that touches it
+    keeps its ink. Where a shadow or the grain joins lines into one piece (``joined``; a tight
+    crop is one trace), each is traced in turn through the thin ink, not the broad, faint ink
+    that joins them. Without it
+    the photographed squared and ruled paper of preprocess_ablation.py lose 39 and 28 of 200;
+    each part's figure is in docs/preprocessing.md, step 7."""
     mask = (ink > faint).astype(np.uint8)
     thin = (cv2.morphologyEx(ink, cv2.MORPH_TOPHAT, np.ones((7, 7), np.uint8)) > faint).astype(np.uint8) if joined else mask
     h, w = mask.shape
@@ -591,26 +538,21 @@ def _page_lines(ink: np.ndarray, faint: float, reach: float, taken: np.ndarray, 
         across = np.flatnonzero((stats[:, 0] <= edge) & (stats[:, 0] + stats[:, 2] >= vw - edge))[1:]
         if not len(across):
             continue  # nothing level runs across: no line
-        level_taken = cv2.warpAffine(taken.T if turned else taken, turn, (vw, vh), flags=cv2.INTER_NEAREST)
         level_thin = cv2.warpAffine(thin.T if turned else thin, turn, (vw, vh), flags=cv2.INTER_NEAREST)
         found = np.zeros_like(level)
         for i in across:
             x, y, bw, bh = stats[i][:4]
             ys, xs = np.nonzero((labels[y:y + bh, x:x + bw] == i) & (level_thin[y:y + bh, x:x + bw] > 0))
-            for traced in range(len(xs) if joined else 1):  # a photo's shadow or grain may join lines: each in turn
+            for _ in range(len(xs) if joined else 1):  # a photo's shadow or grain may join lines: each in turn
                 if np.count_nonzero(np.bincount(xs)) < reach / 2 * vw:
                     break
                 course = _course(xs, ys, 0.05 * vw)
-                off = np.abs(course(xs) - ys)
-                on = off <= 2
+                on = np.abs(course(xs) - ys) <= 2
                 columns = np.unique(xs[on])
                 if len(columns) < reach / 2 * vw:  # a line runs on unbroken for much of the picture
                     break
-                if traced and np.isin(columns, xs[(off > 4) & (off <= 9)]).mean() > 0.5:  # each line after the first
-                    break  # stands out from what lies beside it along most of its length: not a noisy page's grain
-                if level_taken[ys[on] + y, xs[on] + x].mean() <= 0.9:  # not straight and taken whole already:
-                    points = np.stack([np.arange(bw) + x, course(np.arange(bw)) + y], 1)  # a trace beside that
-                    cv2.polylines(found, [np.round(points).astype(np.int32)], False, 1, thickness=1)  # takes a stroke
+                points = np.stack([np.arange(bw) + x, course(np.arange(bw)) + y], 1)
+                cv2.polylines(found, [np.round(points).astype(np.int32)], False, 1, thickness=1)
                 xs, ys = xs[~on], ys[~on]
         thick = cv2.morphologyEx(level, cv2.MORPH_OPEN, np.ones((max(3, min(h, w) // 16), 1), np.uint8))
         found = cv2.warpAffine(found & level & (1 - thick), turn, (vw, vh), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
@@ -699,13 +641,11 @@ Found = list[tuple[np.ndarray, tuple[int, int, int, int]]]  # ink cropped to a d
 
 
 def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
-    """The ink of the most digit-like group of pieces for dark ink on ``paper``, cropped to
-    it, white on black, and its box in ``paper``'s pixels; then, where the group joined
-    pieces to a central one off a clean page, that piece alone (a reading to weigh); empty if
-    none. A small image,
-    ``enlarged`` by that factor for the search, is a tight crop: a digit's own bar may span
-    most of it, so only lines that cross all of it are taken for ruled lines, and a stroke's
-    soft edge is a whole pixel of the original wide."""
+    """The ink of the most digit-like group of pieces for dark ink on ``paper``, cropped to it,
+    white on black, and its box in ``paper``'s pixels; then, where pieces were joined to a
+    central one off a clean page, that piece alone (a reading to weigh); empty if none. A small
+    image ``enlarged`` for the search is a tight crop: only lines that cross all of it are
+    lines, and a stroke's soft edge is a whole pixel of the original wide."""
     tight = enlarged > 0
     h, w = paper.shape
     ink = flatten_lighting(paper, window)
@@ -718,7 +658,7 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
         smooth, dark = _dark_strokes(ink, noise)
     lines = _remove_lines(dark, 0.9 if tight else 0.6, frames=not flat)
     if not flat:  # the page's lines are looked for in all the ink, where straight runs were taken too
-        lines |= _page_lines(ink, max(4 * noise, 0.04, 0.15 * float(smooth.max())), 0.9 if tight else 0.6, lines,
+        lines |= _page_lines(ink, max(4 * noise, 0.04, 0.15 * float(smooth.max())), 0.9 if tight else 0.6,
                              joined=not tight)
     peak = float(smooth[lines == 0].max(initial=0))  # the digit's contrast, not the grid's
     if peak < MIN_CONTRAST / 2 or peak < 8 * noise:
@@ -738,7 +678,6 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
     brightest = np.zeros(count)
     np.maximum.at(brightest, labels[inked], ink[inked])
     diagonal = float(np.hypot(h, w))
-    best_score, seed = 0.0, 0
     scores = np.zeros(count)
     for i in range(1, count):
         x, y, bw, bh, area = stats[i]
@@ -752,21 +691,12 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
         fill = area / (bw * bh)
         if fill > 0.7 and bh < 2.5 * bw:  # a solid block: a window, a shadow, not a stroke
             score *= 0.1
-        scores[i] = score  # small pieces may join a digit, but do not start one
+        scores[i] = score
     candidates = np.flatnonzero(scores)
-    several = len(candidates) > 1  # most clean images hold one piece: nothing to tell apart
-    if several:
-        hollow = candidates[stats[candidates, 4] < 0.35 * stats[candidates, 2] * stats[candidates, 3]]
-        heavy = mass[candidates][None, :] >= 0.3 * mass[hollow][:, None]
-        for i in hollow[(_surrounds(stats[hollow], stats[candidates]) & heavy).any(1)]:
-            if _is_outline(labels, i, stats[i]):  # round ink about as heavy as itself: the window, not the digit in it
-                scores[i] *= 0.1
-    for i in candidates:
-        if scores[i] > best_score and max(stats[i][2], stats[i][3]) >= 0.02 * min(h, w) and stats[i][4] >= 6:
-            best_score, seed = scores[i], i
-    if seed == 0:
+    if not len(candidates):
         return []
-    if several:
+    seed = int(candidates[np.argmax(scores[candidates])])
+    if len(candidates) > 1:  # most clean images hold one piece: nothing to tell apart
         scores[_not_the_digit(seed, labels, stats, _stroke_widths(mask, labels, stats))] = 0
     members = _group(seed, stats, scores, brightest, (w, h))
     if not lines.any() and not _sides(stats[seed], (w, h)):  # a clean page: all its ink is the digit,
@@ -891,15 +821,11 @@ def _surrounds(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
 
 def _whole_page(members: list[int], stats: np.ndarray, scores: np.ndarray, brightest: np.ndarray,
                 size: tuple[int, int], canvas: bool = False) -> list[int]:
-    """On a clean page (no lines, the digit clear of the edges) all the ink that is neither
-    a speck nor much fainter is the digit, however far apart its pieces lie: a dotted or
-    skipping pen. On a ``canvas`` (``_flat_ground``), so is a stroke that ``_group`` joined to
-    it (as long as a third of its height) though it reaches the edge: a 7's bar drawn off
-    the top, above a broken stem, which alone reads 1 (a scanned form's crumb of the next
-    cell's digit, at the edge, is no such stroke).
-    Unless together they are not shaped like a digit. Crumbs too small to
-    count on their own join where they lie inside the digit's box: a fine or dry pen's
-    stroke broken up (outside it, a crumb is dust, and would shrink the digit)."""
+    """On a clean page (no lines, the digit clear of the edges) all the ink that is neither a
+    speck nor much fainter is the digit, however far apart its pieces lie (a dry pen), and
+    crumbs join where they lie inside its box. On a
+    ``canvas`` so is a stroke ``_group`` joined that reaches the edge (a 7's bar drawn off the
+    top above a broken stem). docs/preprocessing.md, step 9, has the figures."""
     seed = members[0]
     height = max(stats[i][1] + stats[i][3] for i in members) - min(stats[i][1] for i in members)
     clear = [i for i in range(1, len(stats)) if (canvas and i in members and max(stats[i][2:4]) >= 0.3 * height)
@@ -912,8 +838,6 @@ def _whole_page(members: list[int], stats: np.ndarray, scores: np.ndarray, brigh
     right = max(stats[i][0] + stats[i][2] for i in everything)
     top = min(stats[i][1] for i in everything)
     bottom = max(stats[i][1] + stats[i][3] for i in everything)
-    if right - left > 1.3 * (bottom - top) + 2:
-        return members
     crumbs = [i for i, big in zip(clear, counts) if not big and left <= stats[i][0] and top <= stats[i][1]
               and stats[i][0] + stats[i][2] <= right and stats[i][1] + stats[i][3] <= bottom]
     return everything + crumbs
@@ -922,8 +846,8 @@ def _whole_page(members: list[int], stats: np.ndarray, scores: np.ndarray, brigh
 def _group(seed: int, stats: np.ndarray, scores: np.ndarray, brightest: np.ndarray, size: tuple[int, int]) -> list[int]:
     """The seed and the pieces near it that belong to the same digit: a 5's flag, a broken
     or dotted stroke, the segments of a 7-segment display, a stroke that runs off the edge.
-    Not joined: one much fainter than the digit (shading, an unlit segment), specks, and what
-    would make the digit wider than tall."""
+    Not joined: one much fainter than the digit (shading, an unlit segment), crumbs, bars from
+    side to side, small marks beside it (a scale's ticks), and what would make it wider than tall."""
     members = [seed]
     left, top, width, height = stats[seed][:4]
     right, bottom = left + width, top + height
@@ -936,12 +860,10 @@ def _group(seed: int, stats: np.ndarray, scores: np.ndarray, brightest: np.ndarr
                 continue
             x, y, bw, bh = stats[i][:4]
             if max(bw, bh) < 0.05 * (bottom - top):
-                continue
+                continue  # a crumb: joined to a flat piece of a blank page's grid, it made a box read as a digit
             if _spans_like_a_bar(stats[i], size):
                 continue
             beside = x >= right - 1 or x + bw <= left + 1
-            if beside and bh >= 0.8 * (bottom - top) and bw <= 0.2 * bh:
-                continue  # an upright edge beside the digit, as tall as it: a window's side
             if beside and max(bw, bh) < 0.3 * (bottom - top):
                 continue  # a small mark beside the digit, not above or below it: a scale's tick, a speck
             if max(left - (x + bw), x - right, top - (y + bh), y - bottom) > reach:

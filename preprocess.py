@@ -788,7 +788,7 @@ def _not_the_digit(seed: int, labels: np.ndarray, stats: np.ndarray, widths: np.
     bar = ((overlap < 0.5 * sides.prod(1)) & (sides.max(1) >= 0.2 * max(bw, bh))
            & (sides.max(1) >= 3 * np.maximum(sides.min(1), 1)) & (stats[:, 4] >= 0.6 * sides.prod(1))
            & (widths < 0.8 * widths[seed]))
-    around = _surrounds(stats, stats[seed:seed + 1])[:, 0]
+    around = _surrounds(stats, stats[seed])
     around[around] = [_is_outline(labels, i, stats[i]) for i in np.flatnonzero(around)]
     out = bar | around
     out[[0, seed]] = False
@@ -806,16 +806,16 @@ def _is_outline(labels: np.ndarray, index: int, stat: np.ndarray) -> bool:
 
 
 def _surrounds(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
-    """(n, m): whether each of the ``outer`` pieces (stats rows) is a thin piece whose box
-    holds the box of each ``inner`` one, reaching past it on three sides or four, as a
+    """Whether each of the ``outer`` pieces (stats rows) is a thin piece whose box holds the
+    box of the ``inner`` one (a stats row), reaching past it on three sides or four, as a
     window's or a cell's outline around a digit does. A piece never surrounds itself."""
-    o_left, o_top = outer[:, 0:1], outer[:, 1:2]
-    o_right, o_bottom = o_left + outer[:, 2:3], o_top + outer[:, 3:4]
-    i_left, i_top = inner[None, :, 0], inner[None, :, 1]
-    i_right, i_bottom = i_left + inner[None, :, 2], i_top + inner[None, :, 3]
+    o_left, o_top = outer[:, 0], outer[:, 1]
+    o_right, o_bottom = o_left + outer[:, 2], o_top + outer[:, 3]
+    i_left, i_top = inner[0], inner[1]
+    i_right, i_bottom = i_left + inner[2], i_top + inner[3]
     holds = (o_left <= i_left) & (o_top <= i_top) & (o_right >= i_right) & (o_bottom >= i_bottom)
     past = (o_left < i_left).astype(int) + (o_top < i_top) + (o_right > i_right) + (o_bottom > i_bottom)
-    thin = outer[:, 4:5] < 0.35 * np.maximum(outer[:, 2:3] * outer[:, 3:4], 1)
+    thin = outer[:, 4] < 0.35 * np.maximum(outer[:, 2] * outer[:, 3], 1)
     return holds & (past >= 3) & thin
 
 

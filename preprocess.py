@@ -46,7 +46,7 @@ FAINT = 0.22  # of the peak: in a photo, ink this pale joins a stroke it touches
 FLAT_GROUND = 0.5  # of the paper at one grey level exactly: a computer's canvas or a scan's clipped white (_flat_ground)
 # No digit is wider than this many times its height (none of MNIST's 60,000; 5 are over twice):
 # flatter ink is a piece of a page's line, and a blank squared or ruled page then holds no digit
-# (preprocess_ablation.py: 141 of 200 rather than 91; real_world_eval.py's fine pen, 2 of 2,000 fewer).
+# (preprocess_ablation.py: 136 of 200 rather than 90; real_world_eval.py's fine pen, 2 of 2,000 fewer).
 FLATTEST = 2.5
 FALLOFF_INK = 0.4  # the most "ink" that a blank photo's dim corners leave (80% of the light lost there)
 NO_DIGIT = "no digit found: the image is blank or has almost no contrast"
@@ -292,7 +292,7 @@ def _sheet(gray: np.ndarray) -> np.ndarray | None:
     mask, its edge left out); else None. A sheet is large without filling the frame, bright,
     convex, four-sided, and its outline is a step of brightness, not a shadow's gradual fall
     (docs/preprocessing.md, step 3). Without it the desk photos of preprocess_ablation.py lose
-    61 of 200; nothing else moves."""
+    63 of 200; nothing else moves."""
     h, w = gray.shape
     if min(h, w) < MIN_SIDE:
         return None
@@ -366,7 +366,7 @@ def _window(gray: np.ndarray, dark_ink: bool) -> int:
     fill it. A photo: a tenth, unless ink nearly as dark as the darkest is in strokes about that
     wide (a drawing that fills its canvas; a shadow is lighter than the pen): then half, where a
     hard shadow's tip passes for a blot (docs/preprocessing.md, step 4). Without the tenth, the
-    photographed squared and ruled paper of preprocess_ablation.py lose 40 and 26 of 200."""
+    photographed squared and ruled paper of preprocess_ablation.py lose 44 and 23 of 200."""
     h, w = gray.shape
     half = max(5, min(h, w) // 2) | 1
     if min(h, w) < SHEET_PHOTO_SIDE:
@@ -395,7 +395,7 @@ def _window(gray: np.ndarray, dark_ink: bool) -> int:
 def _ink_is_dark(gray: np.ndarray, window: int) -> bool:
     """Whether the ink is darker than its ground. With the lighting taken out over ``window``,
     dark ink leaves a long dark tail and light digits on a dark drum a long light one: the
-    skew's sign (without it the meter crops lose 179 of 400). A drawing in two flat colours may
+    skew's sign (without it the meter crops lose 180 of 400). A drawing in two flat colours may
     be as much ink as canvas (a 0 drawn past its edges): there the canvas is the colour of three
     corners or four, and where two and two, the ink is the colour whose parts are of even width
     (docs/preprocessing.md, step 5: 6-13 of 2,000 drawings off a canvas more, 19-24 UCI digits)."""
@@ -480,9 +480,18 @@ def _flat_ground(paper: np.ndarray, ink: np.ndarray) -> float | None:
     one level exactly, else None: a computer's canvas (85-98% of real drawings) or a scan's
     clipped white, never a photo (36% at most). Such a picture is the whole canvas: no frame,
     no page's lines, and a stroke run off its edge stays the digit's (preprocess_ablation.py:
-    the drawings run off a canvas's edge lose 6 of 200 without it)."""
+    the drawings run off a canvas's edge lose 6 of 200 without it). A drawing in two flat colours
+    is such a canvas too where a broad brush's soft edge, magnified, covers more of it than its
+    white does: its white is then the ground, and the strokes' middles are not left grey (9
+    more of 12,000 readings of real_world_eval.py's drawings run off a canvas, three models
+    and two seeds; nothing else moves; docs/preprocessing.md, step 6)."""
     counts = np.bincount(np.round(paper[ink == 0] * 255).astype(np.uint8), minlength=256)
-    return float(counts.argmax()) / 255 if counts.max() >= FLAT_GROUND * max(counts.sum(), 1) else None
+    if counts.max() >= FLAT_GROUND * max(counts.sum(), 1):
+        return float(counts.argmax()) / 255
+    u8 = np.round(paper * 255).astype(np.uint8)
+    if _two_flat_colours(u8):
+        return float(np.bincount(u8[u8 >= int(u8.max()) - 8]).argmax()) / 255
+    return None
 
 
 def _remove_lines(mask: np.ndarray, reach: float, frames: bool = True) -> np.ndarray:
@@ -490,7 +499,7 @@ def _remove_lines(mask: np.ndarray, reach: float, frames: bool = True) -> np.nda
     digit's stroke is shorter than ``reach`` of the side, or thicker. With ``frames`` (not on a
     flat ground, where such a run is a stroke run off the canvas), also a run along a side in
     the outer band, of any thickness (a meter's window). Without it the meter crops of
-    preprocess_ablation.py lose 20 of 400 and the sudoku cells 2 of 270."""
+    preprocess_ablation.py lose 22 of 400 and the sudoku cells 5 of 270."""
     h, w = mask.shape
     thin = max(3, min(h, w) // 16)
     lines = np.zeros_like(mask)
@@ -516,7 +525,7 @@ def _page_lines(ink: np.ndarray, faint: float, reach: float, joined: bool = True
     keeps its ink. Where a shadow or the grain joins lines into one piece (``joined``; a tight
     crop is one trace), each is traced in turn through the thin ink, not the broad, faint ink
     that joins them. Without it
-    the photographed squared and ruled paper of preprocess_ablation.py lose 39 and 28 of 200;
+    the photographed squared and ruled paper of preprocess_ablation.py lose 40 and 27 of 200;
     each part's figure is in docs/preprocessing.md, step 7."""
     mask = (ink > faint).astype(np.uint8)
     thin = (cv2.morphologyEx(ink, cv2.MORPH_TOPHAT, np.ones((7, 7), np.uint8)) > faint).astype(np.uint8) if joined else mask

@@ -289,6 +289,27 @@ def test_a_broken_seven_keeps_the_bar_it_drew_off_the_canvas(break_at):
     assert preprocess.find_digit(canvas).box[1] == 0
 
 
+@pytest.mark.parametrize("text,top", [("5", -16), ("3", 0)])
+def test_a_bold_drawing_s_soft_edge_leaves_its_strokes_solid(text, top):
+    """A digit written small with MNIST's soft edge, enlarged to fill a 200-pixel canvas and
+    drawn with a broad brush: the soft edge becomes a grey fringe many pixels wide, and less
+    than half the paper around the ink is the canvas's one white. It is still a drawing in
+    two flat colours, so the white is its ground and the strokes come out as solid as they
+    were drawn (grey where the closing took a broad stroke for paper, they read as another digit)."""
+    import cv2
+    small = np.zeros((28, 28), np.uint8)
+    cv2.putText(small, text, (4, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.95, 255, 2, cv2.LINE_AA)
+    soft = np.clip(cv2.GaussianBlur(small.astype(np.float32) / 255, (0, 0), 0.8) * 1.5, 0, 1)
+    rows, cols = np.flatnonzero(soft.max(1) > 0.15), np.flatnonzero(soft.max(0) > 0.15)
+    soft = soft[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    big = cv2.resize(soft, (round(soft.shape[1] * 210 / soft.shape[0]), 210), interpolation=cv2.INTER_CUBIC)
+    big = cv2.dilate(big, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (13, 13)))  # the brush
+    canvas = cv2.warpAffine(big, np.float32([[1, 0, 0], [0, 1, top]]), (200, 200))  # run off the top or bottom
+    digit = mnist_like(np.round(255 * (1 - np.clip(canvas, 0, 1))).astype(np.uint8))
+    grey = ((digit > 40) & (digit < 215)).sum() / (digit > 40).sum()  # of the ink, the share that is grey
+    assert grey < 0.4, grey  # about 0.3 (edges); 0.5-0.6 with the strokes' middles grey
+
+
 def test_a_bold_seven_that_cuts_a_large_canvas_in_two_is_no_sheet_on_a_desk():
     """A bold 7 drawn on a 280-pixel canvas, its stem run off the bottom, cuts the white into
     a four-sided light part beside the stem, as a sheet of paper on a darker desk looks; but

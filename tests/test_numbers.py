@@ -80,6 +80,24 @@ def test_a_cut_between_two_loops():
     assert whole_numbers._between_loops(piece.astype(bool), height=40.0) == []
 
 
+def test_two_digits_side_by_side_are_never_read_as_one():
+    """A thin 1 standing apart beside a 0, which the network reads as a 0 more surely than it
+    reads the two alone, is still two digits: a person sees the empty columns between two
+    digit-tall marks. A comma beside a digit is not tall, and may still be read with it."""
+    ink = np.zeros((64, 120), np.float32)
+    boxes = [(10, 10, 6, 44), (30, 10, 30, 44), (66, 46, 5, 12)]  # a 1, a 0 and a comma, apart
+    line = whole_numbers.Line(ink, np.zeros(ink.shape, np.int32), boxes, height=44.0, scale=1.0, shear=0.0)
+    blank = np.zeros((28, 28), np.uint8)
+    reads = {(0, 0): 0.6, (1, 1): 0.9, (0, 1): 0.99, (1, 2): 0.99}  # as 1, 0, 0 and 0: the pairs read surest
+    found = [whole_numbers.Candidate(first, last, blank, (0, 0, 1, 1)) for first, last in reads]
+    found.append(whole_numbers.Candidate(2, 2, blank, (0, 0, 1, 1), separator=True))
+    probabilities = np.zeros((len(found), 10))
+    for row, ((first, last), sure) in enumerate(reads.items()):
+        probabilities[row, 1 if (first, last) == (0, 0) else 0] = sure
+    read = whole_numbers.best_path(line, found, probabilities, whole_numbers.DIGIT_CLASSES)
+    assert [(d.value, d.candidate.first, d.candidate.last) for d in read] == [("1", 0, 0), ("0", 1, 2)]
+
+
 def test_a_long_line_is_read(numbers_model, mnist_test):
     """45 digits in one row: read, not refused, nearly all of them."""
     import difflib

@@ -44,6 +44,7 @@ NUDGES = ((1, 0), (-1, 0), (0, 1), (0, -1))  # a pixel down, up, right, left; se
 MIN_CONTRAST = 0.2  # a digit's ink differs from its paper by at least this much (0-1 scale)
 FAINT = 0.22  # of the peak: in a photo, ink this pale joins a stroke it touches (_cut_out; docs/preprocessing.md)
 FLAT_GROUND = 0.5  # of the paper at one grey level exactly: a computer's canvas or a scan's clipped white (_flat_ground)
+FLAT_LEVELS = 8  # grey levels (of 255) that one flat colour spans: a brush's soft edge, ink a few levels apart
 # No digit is wider than this many times its height (none of MNIST's 60,000; 5 are over twice):
 # flatter ink is a piece of a page's line, and a blank squared or ruled page then holds no digit
 # (preprocess_ablation.py: 136 of 200 rather than 90; real_world_eval.py's fine pen, 2 of 2,000 fewer).
@@ -413,12 +414,12 @@ def _ink_is_dark(gray: np.ndarray, window: int) -> bool:
 
 
 def _two_flat_colours(u8: np.ndarray) -> bool:
-    """Whether half of these grey levels (uint8) or more lie within 8 levels of their darkest
+    """Whether half of these grey levels (uint8) or more lie within FLAT_LEVELS of their darkest
     or brightest, a twentieth or more at each: a drawing in two flat colours, a brush's soft
     edge aside (274 of the 300 real canvas drawings, none of the other real sets)."""
     if u8.size == 0:
         return False
-    dark, light = np.mean(u8 <= int(u8.min()) + 8), np.mean(u8 >= int(u8.max()) - 8)
+    dark, light = np.mean(u8 <= int(u8.min()) + FLAT_LEVELS), np.mean(u8 >= int(u8.max()) - FLAT_LEVELS)
     return bool(min(dark, light) >= 0.05 and dark + light >= 0.5)
 
 
@@ -485,12 +486,12 @@ def _flat_ground(paper: np.ndarray, ink: np.ndarray) -> float | None:
     white does: its white is then the ground, and the strokes' middles are not left grey (9
     more of 12,000 readings of real_world_eval.py's drawings run off a canvas, three models
     and two seeds; nothing else moves; docs/preprocessing.md, step 6)."""
-    counts = np.bincount(np.round(paper[ink == 0] * 255).astype(np.uint8), minlength=256)
+    u8 = np.round(paper * 255).astype(np.uint8)
+    counts = np.bincount(u8[ink == 0], minlength=256)
     if counts.max() >= FLAT_GROUND * max(counts.sum(), 1):
         return float(counts.argmax()) / 255
-    u8 = np.round(paper * 255).astype(np.uint8)
     if _two_flat_colours(u8):
-        return float(np.bincount(u8[u8 >= int(u8.max()) - 8]).argmax()) / 255
+        return float(np.bincount(u8[u8 >= int(u8.max()) - FLAT_LEVELS]).argmax()) / 255
     return None
 
 

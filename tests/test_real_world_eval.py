@@ -76,3 +76,36 @@ def test_the_ablations_blank_pages_hold_no_digit_and_the_falloff_step_is_why(abl
     assert ablation.correct(inference.Predictor.from_file(tiny_model), pages, [None] * len(pages)) == len(pages)
     monkeypatch.setattr(preprocess, "FALLOFF_INK", 0.0)
     assert sum(preprocess.find_digit(page) is not None for page in pages) >= 2
+
+
+@pytest.fixture()
+def number_errors(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    return importlib.import_module("number_errors")
+
+
+def test_a_miss_is_put_down_to_the_cut_the_reading_or_the_path(number_errors):
+    reads = [3, 7, 1, 8]  # each candidate's likeliest digit
+    assert number_errors.kind_of_miss("37", "37", [[0], [1]], reads) == "read exactly"
+    assert number_errors.kind_of_miss("37", "3", [[0], []], reads) == "no cut"
+    assert number_errors.kind_of_miss("37", "31", [[0], [2]], reads) == "misread"
+    assert number_errors.kind_of_miss("37", "317", [[0], [1, 2]], reads) == "path"
+    assert number_errors.kind_of_miss("37", "38", [[0], []], [3, 8]) == "no cut"  # no cut outranks a misread
+
+
+def test_drawn_rows_are_put_down_to_their_kinds_and_a_missing_model_is_one_line(number_errors, tiny_model, tiny_mnist,
+                                                                               tmp_path, capsys):
+    """Every drawn row is counted once, read exactly or under one kind of miss, and a digit
+    that touches none has a candidate round it, whatever the network reads (no "no cut")."""
+    from inference import Predictor
+    from model import load_mnist
+
+    images, labels = load_mnist(tiny_mnist, train=False)
+    kinds = number_errors.drawn_row_kinds(Predictor.from_file(tiny_model), images.numpy(), labels.numpy(), 12, 0,
+                                          (2, 4), 3)
+    assert sum(kinds[True].values()) == 4 and sum(kinds[False].values()) == 8
+    assert set(kinds[True]) | set(kinds[False]) <= set(number_errors.KINDS)
+    assert kinds[False]["no cut"] == 0
+    assert number_errors.main(["--number-model", str(tmp_path / "none.pth"), "--rows", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "none.pth" in err

@@ -45,6 +45,7 @@ from artifacts import (
 from batch import Examined, examine_job, forked_pool, map_in_processes
 from preprocess import (
     HEIF_SUFFIXES,
+    NO_DIGIT,
     ImageReadError,
     NUDGES,
     Digit,
@@ -421,7 +422,7 @@ def number_candidates(image: ImageInput) -> tuple[str | None, whole_numbers.Line
         gray, scale = grey_at(image, NUMBER_SIDE)
     except ImageReadError as exc:
         return str(exc), None, [], 1.0
-    line = whole_numbers.ink_line(gray)
+    line = whole_numbers.number_line(gray)
     found = whole_numbers.candidates(line) if line is not None else []
     if not found:
         return NO_DIGITS, None, [], 1.0
@@ -575,12 +576,16 @@ def main(argv: list[str] | None = None) -> int:
 def add_whole_image_hints(predictor: Predictor, results: list[Prediction]) -> None:
     """Say where an image plainly holds more than the one digit it was read as: a wide image
     in which ``read_numbers`` finds a row of several digits (a check amount read as one digit
-    is otherwise silently wrong), and a large one that holds a whole sudoku."""
+    is otherwise silently wrong), and a large one that holds a whole sudoku. An image in which
+    no single digit was found because its ink is a row (a number written small on a sheet)
+    says that, rather than that it is blank."""
     from PIL import Image
 
-    rows = []
+    rows, unread = [], []
     for result in results:
         path = Path(result.source)
+        if result.error == NO_DIGIT and path.is_file():
+            unread.append(result)
         if result.error is not None or not path.is_file():
             continue
         try:
@@ -596,6 +601,10 @@ def add_whole_image_hints(predictor: Predictor, results: list[Prediction]) -> No
     for result, reading in zip(rows, predictor.read_numbers([r.source for r in rows])):
         if reading.digits is not None and len(reading.digits) >= 2:
             result.hint = f"this image holds a row of {len(reading.digits)} digits: read them all with --number"
+    for result, reading in zip(unread, predictor.read_numbers([r.source for r in unread])):
+        if reading.digits is not None and len(reading.digits) >= 2:
+            result.error = (f"no single digit found: this image holds a row of {len(reading.digits)} digits; "
+                            "read them with --number")
 
 
 def saved_report(write: Callable[[], None], args: argparse.Namespace) -> bool:

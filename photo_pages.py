@@ -1,6 +1,7 @@
 """Photo-like pages drawn from a physical description, for measuring what the preprocessing
 does to kinds of image it was not tuned on: a digit written on squared or ruled paper and
-photographed, and a digit drawn so large on a canvas that it runs off the edge.
+photographed, a digit drawn so large on a canvas that it runs off the edge, and a number
+written small on a sheet and photographed.
 
 Every page is drawn from parameters taken at random from ranges (line spacing, the grid's
 colour and darkness from faint to as dark as the ink, the pen from fine to bold, a few
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+import number_pages
 import preprocess
 from batch import map_in_processes
 from preprocess import find_digit, stroke_width
@@ -160,6 +162,36 @@ def paper_photo(digit: np.ndarray, rng: np.random.Generator, ruled: bool = False
     rows, cols = np.flatnonzero(ink.max(1) > 0.5), np.flatnonzero(ink.max(0) > 0.5)
     box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if len(rows) else (0, 0, 0, 0)
 
+    photo = _light(style, (w, h))[..., None] * (1 - style["cast"]).astype(np.float32) * transmit
+    photo = cv2.GaussianBlur(photo, (0, 0), style["blur"])
+    photo += style["noise"] * rng.standard_normal(photo.shape, dtype=np.float32)
+    return _jpeg(photo, style["quality"]), box
+
+
+def number_photo(digits: np.ndarray, rng: np.random.Generator,
+                 size: tuple[int, int] = PHOTO_SIZE) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A phone photo (RGB uint8, ``size`` wide and high, JPEG-compressed) of a number written
+    on a plain sheet: the row ``number_pages.number_image`` draws of ``digits`` (MNIST's,
+    uint8 N x 28 x 28), its digits a twentieth to a sixth of the photo's height, anywhere in
+    its middle half, in a pen and under light drawn as ``page_style`` draws them for a page
+    (uneven light, a shadow half the time, blur, noise, JPEG); and the number's box in the
+    photo (left, top, right, bottom)."""
+    style = page_style(rng)
+    w, h = size
+    row = number_pages.number_image(digits, rng, separators=False, baseline=False)  # digits about 48 px tall
+    paper = float(np.median(row))
+    ink = np.clip((paper - row) / max(paper - float(row.min()), 1e-3), 0, 1)
+    ink[ink < 0.1] = 0  # the row's paper grain: the photo has its own
+    scale = rng.uniform(h / 20, h / 6) / 48
+    ink = cv2.resize(ink, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)[:, :w]
+    rh, rw = ink.shape
+    left = int(np.clip((0.5 + style["place"][0]) * w - rw / 2, 0, w - rw))
+    top = int(np.clip((0.5 + style["place"][1]) * h - rh / 2, 0, h - rh))
+    written = np.zeros((h, w), np.float32)
+    written[top:top + rh, left:left + rw] = ink
+    rows, cols = np.flatnonzero(written.max(1) > 0.5), np.flatnonzero(written.max(0) > 0.5)
+    box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if len(rows) else (0, 0, 0, 0)
+    transmit = 1 - (style["ink"] * written)[..., None] * (1 - np.array(PENS[style["pen"]], np.float32))
     photo = _light(style, (w, h))[..., None] * (1 - style["cast"]).astype(np.float32) * transmit
     photo = cv2.GaussianBlur(photo, (0, 0), style["blur"])
     photo += style["noise"] * rng.standard_normal(photo.shape, dtype=np.float32)

@@ -257,11 +257,12 @@ def whole_digit(image: ImageInput) -> Digit:
 # --------------------------------------------------------------------------- finding the digit
 
 
-def locate_ink(gray: np.ndarray) -> Found:
+def locate_ink(gray: np.ndarray, flattest: float = FLATTEST) -> Found:
     """The digit's ink (white on black, 0-1, cropped to it) and its box in ``gray``'s pixels,
     then the same for each alternative reading (see ``Digit``); empty where there is no digit.
     A photo of a sheet on a darker desk is searched on the sheet alone, in dark ink: whole, the
-    sheet would pass for one large light digit."""
+    sheet would pass for one large light digit. Ink more than ``flattest`` times as wide as
+    tall is no digit (a number's reader, looking for a row of them, takes any)."""
     h, w = gray.shape
     scale = min(WORK_SIDE / max(h, w), 1.0)
     if min(h, w) * scale < MIN_SIDE:  # tiny images are searched enlarged
@@ -274,15 +275,15 @@ def locate_ink(gray: np.ndarray) -> Found:
     if sheet is not None:  # a sheet of paper on a darker desk: the digit is on the sheet, in dark ink
         x, y, sw, sh = cv2.boundingRect(sheet)
         paper = np.where(sheet > 0, work, float(np.median(work[sheet > 0])))[y:y + sh, x:x + sw]
-        found = [(ink, (left + x, top + y, right + x, bottom + y))
-                 for ink, (left, top, right, bottom) in _best_digit(paper, _window(paper, dark_ink=True))]
+        found = [(ink, (left + x, top + y, right + x, bottom + y)) for ink, (left, top, right, bottom)
+                 in _best_digit(paper, _window(paper, dark_ink=True), 0.0, flattest)]
     else:
         window = _window(work, dark_ink=True)
         dark_ink = _ink_is_dark(work, window)
         if not dark_ink:  # light strokes: their own width sets the window
             window = _window(work, dark_ink=False)
             dark_ink = _ink_is_dark(work, window)
-        found = _best_digit(work if dark_ink else 1 - work, window, enlarged=scale if scale > 1 else 0.0)
+        found = _best_digit(work if dark_ink else 1 - work, window, scale if scale > 1 else 0.0, flattest)
     return [(ink, (int(np.floor(left / scale)), int(np.floor(top / scale)),
                    min(w, int(np.ceil(right / scale))), min(h, int(np.ceil(bottom / scale)))))
             for ink, (left, top, right, bottom) in found]
@@ -650,7 +651,7 @@ def _pieces(mask: np.ndarray, bridge: int) -> tuple[int, np.ndarray, np.ndarray,
 Found = list[tuple[np.ndarray, tuple[int, int, int, int]]]  # ink cropped to a digit, and its box
 
 
-def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
+def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0, flattest: float = FLATTEST) -> Found:
     """The ink of the most digit-like group of pieces for dark ink on ``paper``, cropped to it,
     white on black, and its box in ``paper``'s pixels; then, where pieces were joined to a
     central one off a clean page, that piece alone (a reading to weigh); empty if none. A small
@@ -718,7 +719,7 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0) -> Found:
         pale = (smooth > max(4 * noise, 0.04, FAINT * peak)).astype(np.uint8)
         pale &= 1 - cv2.dilate(lines, np.ones((3, 3), np.uint8))
     cut = (_cut_out(ink, labels, stats, group, lines, enlarged, pale) for group in readings)
-    return [(crop, box) for crop, box in cut if crop.shape[1] <= FLATTEST * crop.shape[0]]
+    return [(crop, box) for crop, box in cut if crop.shape[1] <= flattest * crop.shape[0]]
 
 
 def _dark_strokes(ink: np.ndarray, noise: float) -> tuple[np.ndarray, np.ndarray]:

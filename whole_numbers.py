@@ -1,7 +1,7 @@
 """A row of handwritten digits (a check amount, a number on a form) cut into candidate digits
 the 1998 way: no torch here, the network is the caller's.
 
-    line = whole_numbers.ink_line(gray)          # the ink, upright, baseline and specks out
+    line = whole_numbers.number_line(gray)       # the number's ink, upright, baseline and specks out
     pieces = whole_numbers.candidates(line)      # every piece and run of neighbours to read
     probabilities = read(np.stack([p.digit for p in pieces]))
     path = whole_numbers.best_path(line, pieces, probabilities, classes)
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from preprocess import flatten_lighting, frame_ink
+from preprocess import SHEET_PHOTO_SIDE, flatten_lighting, frame_ink, locate_ink
 
 LINE_HEIGHT = 64  # the image is read at this height: the digits of a check amount are 30-60 pixels tall there
 MAX_ATOMS = 5  # a digit is at most this many neighbouring atoms (a 5 in three strokes, one cut too many)
@@ -46,7 +46,8 @@ MIN_CONTRAST = 0.15  # the pen differs from the paper by at least this much (0-1
 class Line:
     """A line of ink, deslanted: ``ink`` 0-1 (dark ink bright), ``atoms`` a label per pixel
     (0 none, 1.. the atoms left to right), ``height`` the digits' height in pixels, and how to
-    map back to the image: ``scale`` (line pixels per image pixel) and ``shear``."""
+    map back to the image: ``scale`` (line pixels per image pixel), ``shear`` and ``origin``
+    (where in the image the part read begins, x and y)."""
 
     ink: np.ndarray
     atoms: np.ndarray
@@ -54,6 +55,7 @@ class Line:
     height: float
     scale: float
     shear: float
+    origin: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -75,6 +77,55 @@ class Read:
     confidence: float
     box: tuple[int, int, int, int]
     candidate: Candidate = field(repr=False)
+
+
+def number_line(gray: np.ndarray) -> Line | None:
+    """``ink_line`` of the number in an image (grey, 0-1): the image itself where it is a crop
+    (a check's amount, a line cropped to its number), else the number's own line. A photo or
+    a page in which the number is small (the ink the single-digit search finds, any width,
+    under MIN_DIGIT of the height) would be shrunk to LINE_HEIGHT whole and its digits lost
+    to specks; a person looks at that ink and reads along its line: the band of its height
+    and half again above and below, from where the ink before it begins to where the ink
+    after it ends, gaps under a digit's height bridged."""
+    band = _line_band(gray)
+    if band is None:
+        return ink_line(gray)
+    x0, y0, x1, y1 = band
+    crop = gray[y0:y1, x0:x1]
+    window = max(3, (y1 - y0) // 4) | 1
+    paper = cv2.morphologyEx(crop, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (window, window)),
+                             borderType=cv2.BORDER_REPLICATE)
+    line = ink_line(np.clip(crop / np.maximum(paper, 1e-3), 0, 1))
+    if line is not None:
+        line.origin = (x0, y0)
+    return line
+
+
+def _line_band(gray: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The box (left, top, right, bottom) of the number's line in an image whose digits are
+    small in it, or None where they fill it (see ``number_line``)."""
+    h, w = gray.shape
+    if min(h, w) < SHEET_PHOTO_SIDE:
+        return None  # a crop, as the single-digit search tells one from a photo: read whole
+    found = locate_ink(gray, flattest=np.inf)
+    if not found:
+        return None
+    left, top, right, bottom = found[0][1]
+    tall = bottom - top
+    if tall >= MIN_DIGIT * h:
+        return None
+    y0, y1 = max(0, top - tall // 2), min(h, bottom + tall // 2)
+    ink = flatten_lighting(gray[y0:y1], max(3, tall // 2) | 1)[top - y0:bottom - y0]
+    mask = (ink > 0.35 * max(float(ink[:, left:right].max()), MIN_CONTRAST)).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    kept = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= SPECK * tall * tall)[1:]  # not the paper's grain
+    inked = np.isin(labels, kept).any(0)
+    x0, x1 = left, right
+    while x0 > 0 and inked[max(0, x0 - tall):x0].any():  # on while ink lies within a digit's height
+        x0 = max(0, x0 - tall) + int(np.argmax(inked[max(0, x0 - tall):x0]))
+    while x1 < w and inked[x1:x1 + tall].any():
+        x1 += int(np.flatnonzero(inked[x1:x1 + tall])[-1]) + 1
+    return max(0, x0 - tall // 2), y0, min(w, x1 + tall // 2), y1
 
 
 def ink_line(gray: np.ndarray) -> Line | None:
@@ -309,5 +360,6 @@ def to_image_box(line: Line, box: tuple[int, int, int, int]) -> tuple[int, int, 
     corners = []
     for cx, cy in ((x, y), (x + w, y), (x, y + h), (x + w, y + h)):
         corners.append((cx + line.shear * line.ink.shape[0] / 2 - pad / 2 - line.shear * cy, cy))
-    xs, ys = [c[0] / line.scale for c in corners], [c[1] / line.scale for c in corners]
+    xs = [c[0] / line.scale + line.origin[0] for c in corners]
+    ys = [c[1] / line.scale + line.origin[1] for c in corners]
     return (int(min(xs)), int(min(ys)), int(np.ceil(max(xs) - min(xs))), int(np.ceil(max(ys) - min(ys))))

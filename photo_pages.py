@@ -1,7 +1,7 @@
 """Photo-like pages drawn from a physical description, for measuring what the preprocessing
 does to kinds of image it was not tuned on: a digit written on squared or ruled paper and
 photographed, a digit drawn so large on a canvas that it runs off the edge, and a number
-written small on a sheet and photographed.
+written small on a sheet (plain, squared or ruled) and photographed.
 
 Every page is drawn from parameters taken at random from ranges (line spacing, the grid's
 colour and darkness from faint to as dark as the ink, the pen from fine to bold, a few
@@ -168,22 +168,26 @@ def paper_photo(digit: np.ndarray, rng: np.random.Generator, ruled: bool = False
     return _jpeg(photo, style["quality"]), box
 
 
-def number_photo(digits: np.ndarray, rng: np.random.Generator,
+def number_photo(digits: np.ndarray, rng: np.random.Generator, paper: str = "plain",
                  size: tuple[int, int] = PHOTO_SIZE) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """A phone photo (RGB uint8, ``size`` wide and high, JPEG-compressed) of a number written
-    on a plain sheet: the row ``number_pages.number_image`` draws of ``digits`` (MNIST's,
-    uint8 N x 28 x 28), its digits a twentieth to a sixth of the photo's height, anywhere in
-    its middle half, in a pen and under light drawn as ``page_style`` draws them for a page
-    (uneven light, a shadow half the time, blur, noise, JPEG); and the number's box in the
-    photo (left, top, right, bottom)."""
-    style = page_style(rng)
+    on a sheet of ``paper`` ("plain", "squared" or "ruled"): the row
+    ``number_pages.number_image`` draws of ``digits`` (MNIST's, uint8 N x 28 x 28), its digits
+    a twentieth to a sixth of the photo's height, anywhere in its middle half, two to four
+    squares (or one to two rules) tall, in a pen, on a page and under light drawn as
+    ``page_style`` draws them (the page turned, the lines faint to as dark as the ink, uneven
+    light, a shadow half the time, blur, noise, JPEG; no lens curve or slant); and the
+    number's box in the photo (left, top, right, bottom)."""
+    if paper not in ("plain", "squared", "ruled"):
+        raise ValueError(f"paper must be plain, squared or ruled, not {paper!r}")
+    style = page_style(rng, ruled=paper == "ruled")
     w, h = size
     row = number_pages.number_image(digits, rng, separators=False, baseline=False)  # digits about 48 px tall
-    paper = float(np.median(row))
-    ink = np.clip((paper - row) / max(paper - float(row.min()), 1e-3), 0, 1)
+    white = float(np.median(row))
+    ink = np.clip((white - row) / max(white - float(row.min()), 1e-3), 0, 1)
     ink[ink < 0.1] = 0  # the row's paper grain: the photo has its own
-    scale = rng.uniform(h / 20, h / 6) / 48
-    ink = cv2.resize(ink, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)[:, :w]
+    digit_px = rng.uniform(h / 20, h / 6)
+    ink = cv2.resize(ink, None, fx=digit_px / 48, fy=digit_px / 48, interpolation=cv2.INTER_AREA)[:, :w]
     rh, rw = ink.shape
     left = int(np.clip((0.5 + style["place"][0]) * w - rw / 2, 0, w - rw))
     top = int(np.clip((0.5 + style["place"][1]) * h - rh / 2, 0, h - rh))
@@ -192,6 +196,16 @@ def number_photo(digits: np.ndarray, rng: np.random.Generator,
     rows, cols = np.flatnonzero(written.max(1) > 0.5), np.flatnonzero(written.max(0) > 0.5)
     box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if len(rows) else (0, 0, 0, 0)
     transmit = 1 - (style["ink"] * written)[..., None] * (1 - np.array(PENS[style["pen"]], np.float32))
+    if paper != "plain":
+        mm_per_px = style["digit_mm"] / digit_px
+        turn = np.radians(style["turn"])
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32) * mm_per_px
+        across, down = xs * np.cos(turn) + ys * np.sin(turn), ys * np.cos(turn) - xs * np.sin(turn)
+        line_px = style["line_mm"] / mm_per_px
+        grid = _lines(down + style["grid_offset"][1], style["spacing"], line_px, mm_per_px)
+        if paper == "squared":
+            grid = np.maximum(grid, _lines(across + style["grid_offset"][0], style["spacing"], line_px, mm_per_px))
+        transmit *= 1 - (style["grid"] * grid)[..., None] * (1 - np.array(GRIDS[style["grid_colour"]], np.float32))
     photo = _light(style, (w, h))[..., None] * (1 - style["cast"]).astype(np.float32) * transmit
     photo = cv2.GaussianBlur(photo, (0, 0), style["blur"])
     photo += style["noise"] * rng.standard_normal(photo.shape, dtype=np.float32)

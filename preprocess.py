@@ -520,7 +520,7 @@ def _remove_lines(mask: np.ndarray, reach: float, frames: bool = True) -> np.nda
     return cv2.dilate(lines, np.ones((3, 3), np.uint8))
 
 
-def _page_lines(ink: np.ndarray, faint: float, reach: float, joined: bool = True) -> np.ndarray:
+def page_lines(ink: np.ndarray, faint: float, reach: float, joined: bool = True) -> np.ndarray:
     """The printed lines of squared or ruled paper in a photo: thin, from side to side, at the
     page's tilt (``_tilt``, up to 15 degrees) and bent a little by the lens. Each is traced
     along its course (``_course``) and only its own width is taken, so a stroke that touches it
@@ -669,7 +669,7 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0, flattest:
         smooth, dark = _dark_strokes(ink, noise)
     lines = _remove_lines(dark, 0.9 if tight else 0.6, frames=not flat)
     if not flat:  # the page's lines are looked for in all the ink, where straight runs were taken too
-        lines |= _page_lines(ink, max(4 * noise, 0.04, 0.15 * float(smooth.max())), 0.9 if tight else 0.6,
+        lines |= page_lines(ink, max(4 * noise, 0.04, 0.15 * float(smooth.max())), 0.9 if tight else 0.6,
                              joined=not tight)
     peak = float(smooth[lines == 0].max(initial=0))  # the digit's contrast, not the grid's
     if peak < MIN_CONTRAST / 2 or peak < 8 * noise:

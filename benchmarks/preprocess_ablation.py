@@ -47,7 +47,7 @@ STEPS: dict[str, tuple[str, list[tuple[object, str, object]]]] = {
     "flat-ground": ("a flat ground is a whole canvas: no frame's edge, no page's lines, all it joins is the digit", [
         (preprocess, "_flat_ground", lambda paper, ink: None)]),
     "page-lines": ("a page's printed lines, tilted and bent", [
-        (preprocess, "_page_lines", lambda ink, faint, reach, joined=True: np.zeros(ink.shape, np.uint8))]),
+        (preprocess, "page_lines", lambda ink, faint, reach, joined=True: np.zeros(ink.shape, np.uint8))]),
     "flat-ink": ("ink much wider than tall is no digit", [(preprocess, "FLATTEST", float("inf"))]),
     "pale-ink": ("in a photo, pale ink that touches a stroke is the stroke's", [(preprocess, "FAINT", 1.0)]),
     "outline-bars": ("an outline round the digit, thinner bars beside it", [

@@ -26,7 +26,7 @@ Sets (each printed with its accuracy and size):
 - written numbers (inference.py --number, read by --number-model): the real check amounts in
   ../shared/realworld/numbers/check_amounts/ and rows of MNIST test digits drawn by
   number_pages.py (--numbers of them: 4 digits, a quarter with a touching pair; 2 to 7
-  digits; and 4 digits written small on a photographed sheet), each as the share read
+  digits; and 4 digits written small on a photographed page), each as the share read
   exactly (every digit, none extra) and of digits right;
 - printed digits: generate_test_digits.py variants in matplotlib's 21 fonts and, with --fonts,
   in fonts the project never trains on (Debian's fonts-liberation, fonts-dejavu-extra,
@@ -305,7 +305,8 @@ def check_amounts(predictor: Predictor, folder: Path) -> None:
 def generated_numbers(predictor: Predictor, count: int, seed: int, mnist: tuple[np.ndarray, np.ndarray]) -> None:
     """Three lines for rows of MNIST test digits drawn by number_pages.py: 4 digits, every
     fourth with a touching pair; 2 to 7 digits, a third touching; and 4 digits written small
-    on a sheet and photographed (photo_pages.number_photo), the image not cropped to them."""
+    on a sheet, plain, squared or ruled in turn, and photographed (photo_pages.number_photo),
+    the image not cropped to them."""
     images, labels = mnist
     for name, lengths, touching in (("4 digits, a quarter touching", (4, 4), 4), ("2-7 digits, a third touching", (2, 7), 3)):
         pictures, truths, touches = [], [], []
@@ -321,10 +322,10 @@ def generated_numbers(predictor: Predictor, count: int, seed: int, mnist: tuple[
     for k in range(count):
         rng = np.random.default_rng([seed, 28, k])
         pick = rng.integers(0, len(images), 4)
-        pictures.append(photo_pages.number_photo(images[pick], rng)[0])
+        pictures.append(photo_pages.number_photo(images[pick], rng, ("plain", "squared", "ruled")[k % 3])[0])
         truths.append("".join(str(d) for d in labels[pick]))
     readings = predictor.read_numbers(pictures)
-    print_numbers("generated numbers: 4 digits, small in a photo of a sheet", [r.number or "" for r in readings],
+    print_numbers("generated numbers: 4 digits, small in a photographed page", [r.number or "" for r in readings],
                   truths)
 
 

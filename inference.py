@@ -701,11 +701,18 @@ def write_number_report(readings: list[NumberReading], path: Path, max_images: i
             continue
         gray, scale = again
         ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
-        for digit in reading.digits or []:
-            x, y, w, h = (v * scale for v in digit.box)
+        boxes = [tuple(v * scale for v in digit.box) for digit in reading.digits or []]
+        for digit, (x, y, w, h) in zip(reading.digits or [], boxes):
             ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="tab:blue", linewidth=1.5))
             ax.text(x + w / 2, y, digit.value, ha="center", va="bottom", fontsize=10, weight="bold",
                     color="tab:blue" if digit.confidence >= 0.5 else "red")
+        if boxes:  # a number small in a photo: its line, not the whole page
+            left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
+            right, bottom = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+            tall = bottom - top
+            if tall < whole_numbers.MIN_DIGIT * gray.shape[0]:
+                ax.set_xlim(left - tall, right + tall)
+                ax.set_ylim(bottom + tall, top - tall)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))

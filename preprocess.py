@@ -278,15 +278,21 @@ def locate_ink(gray: np.ndarray, flattest: float = FLATTEST) -> Found:
         found = [(ink, (left + x, top + y, right + x, bottom + y)) for ink, (left, top, right, bottom)
                  in _best_digit(paper, _window(paper, dark_ink=True), 0.0, flattest)]
     else:
-        window = _window(work, dark_ink=True)
-        dark_ink = _ink_is_dark(work, window)
-        if not dark_ink:  # light strokes: their own width sets the window
-            window = _window(work, dark_ink=False)
-            dark_ink = _ink_is_dark(work, window)
+        dark_ink, window = ink_polarity(work)
         found = _best_digit(work if dark_ink else 1 - work, window, scale if scale > 1 else 0.0, flattest)
     return [(ink, (int(np.floor(left / scale)), int(np.floor(top / scale)),
                    min(w, int(np.ceil(right / scale))), min(h, int(np.ceil(bottom / scale)))))
             for ink, (left, top, right, bottom) in found]
+
+
+def ink_polarity(gray: np.ndarray) -> tuple[bool, int]:
+    """Whether the ink is darker than its ground, and the window the lighting is judged over
+    (``_window``): light strokes set their own (a chalk digit, a meter's drum)."""
+    window = _window(gray, dark_ink=True)
+    if _ink_is_dark(gray, window):
+        return True, window
+    window = _window(gray, dark_ink=False)
+    return _ink_is_dark(gray, window), window
 
 
 def _sheet(gray: np.ndarray) -> np.ndarray | None:

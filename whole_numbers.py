@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from preprocess import SHEET_PHOTO_SIDE, flatten_lighting, frame_ink, locate_ink, page_lines
+from preprocess import SHEET_PHOTO_SIDE, WORK_SIDE, flatten_lighting, frame_ink, ink_polarity, locate_ink, page_lines
 
 LINE_HEIGHT = 64  # the image is read at this height: the digits of a check amount are 30-60 pixels tall there
 MAX_ATOMS = 5  # a digit is at most this many neighbouring atoms (a 5 in three strokes, one cut too many)
@@ -84,7 +84,14 @@ def number_line(gray: np.ndarray) -> Line | None:
     (a check's amount, a line cropped to its number), else the number's own line. A photo or
     a page in which the number is small (the ink the single-digit search finds, any width,
     under MIN_DIGIT of the height) would be shrunk to LINE_HEIGHT whole and its digits lost
-    to specks; a person looks at that ink and reads along its line (``_number_strip``)."""
+    to specks; a person looks at that ink and reads along its line (``_number_strip``). Light
+    ink on a dark ground (chalk, a screen) is read as dark ink on light, as the single-digit
+    search tells them apart (``preprocess.ink_polarity``, on the picture at most WORK_SIDE
+    pixels long)."""
+    small = cv2.resize(gray, None, fx=min(1.0, WORK_SIDE / max(gray.shape)), fy=min(1.0, WORK_SIDE / max(gray.shape)),
+                       interpolation=cv2.INTER_AREA)
+    if not ink_polarity(small)[0]:
+        gray = 1 - gray
     strip = _number_strip(gray)
     if strip is None:
         return ink_line(gray)

@@ -25,9 +25,9 @@ Sets (each printed with its accuracy and size):
   found, cells read right) and pages drawn by sudoku_pages.py (--sudokus of them);
 - written numbers (inference.py --number, read by --number-model): the real check amounts in
   ../shared/realworld/numbers/check_amounts/ and rows of MNIST test digits drawn by
-  number_pages.py (--numbers of them: 4 digits, a quarter with a touching pair; 2 to 7
-  digits; and 4 digits written small on a photographed page), each as the share read
-  exactly (every digit, none extra) and of digits right;
+  number_pages.py (--numbers of them: 4 digits, a quarter with a touching pair, dark on
+  light and light on dark; 2 to 7 digits; and 4 digits written small on a photographed
+  page), each as the share read exactly (every digit, none extra) and of digits right;
 - printed digits: generate_test_digits.py variants in matplotlib's 21 fonts and, with --fonts,
   in fonts the project never trains on (Debian's fonts-liberation, fonts-dejavu-extra,
   fonts-freefont-ttf, fonts-urw-base35 and fonts-noto-core install them; DejaVu's faces
@@ -303,10 +303,10 @@ def check_amounts(predictor: Predictor, folder: Path) -> None:
 
 
 def generated_numbers(predictor: Predictor, count: int, seed: int, mnist: tuple[np.ndarray, np.ndarray]) -> None:
-    """Three lines for rows of MNIST test digits drawn by number_pages.py: 4 digits, every
-    fourth with a touching pair; 2 to 7 digits, a third touching; and 4 digits written small
-    on a sheet, plain, squared or ruled in turn, and photographed (photo_pages.number_photo),
-    the image not cropped to them."""
+    """Four lines for rows of MNIST test digits drawn by number_pages.py: 4 digits, every
+    fourth with a touching pair, dark on light and light on dark; 2 to 7 digits, a third
+    touching; and 4 digits written small on a sheet, plain, squared or ruled in turn, and
+    photographed (photo_pages.number_photo), the image not cropped to them."""
     images, labels = mnist
     for name, lengths, touching in (("4 digits, a quarter touching", (4, 4), 4), ("2-7 digits, a third touching", (2, 7), 3)):
         pictures, truths, touches = [], [], []
@@ -318,6 +318,10 @@ def generated_numbers(predictor: Predictor, count: int, seed: int, mnist: tuple[
             truths.append("".join(str(d) for d in labels[pick]))
         readings = predictor.read_numbers(pictures)
         print_numbers(f"generated numbers: {name}", [r.number or "" for r in readings], truths, touches)
+        if lengths == (4, 4):  # light ink on a dark ground: chalk on a board, a screen
+            readings = predictor.read_numbers([1 - picture for picture in pictures])
+            print_numbers("generated numbers: the same, light on dark", [r.number or "" for r in readings], truths,
+                          touches)
     pictures, truths = [], []
     for k in range(count):
         rng = np.random.default_rng([seed, 28, k])

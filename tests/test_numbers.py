@@ -228,6 +228,16 @@ def test_single_digit_reading_suggests_number(numbers_model, mnist_test, tmp_pat
     assert f"predicted {labels[0]}" in out and "--number" not in out
 
 
+def test_light_ink_on_dark_reads_as_dark_on_light(numbers_model, mnist_test):
+    """A row of light digits on a dark ground (chalk on a board, a screen) is read as the
+    same row dark on light is, digit for digit: before, as no digits or as its ground."""
+    pictures, truths = numbers(mnist_test, {"touching": True}, count=8, seed=4)
+    predictor = inference.Predictor.from_file(numbers_model)
+    dark = [r.number for r in predictor.read_numbers(pictures)]
+    light = [r.number for r in predictor.read_numbers([1 - p for p in pictures])]
+    assert light == dark and sum(d == t for d, t in zip(dark, truths)) >= 5, (light, dark, truths)
+
+
 def test_a_number_small_in_a_photo_is_read_along_its_line(numbers_model, mnist_test, tmp_path, capsys):
     """A number written small on a photographed sheet, plain, squared or ruled (its digits a
     twentieth to a sixth of the photo's height), is read from its own line, which holds all

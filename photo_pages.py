@@ -175,9 +175,9 @@ def number_photo(digits: np.ndarray, rng: np.random.Generator, paper: str = "pla
     ``number_pages.number_image`` draws of ``digits`` (MNIST's, uint8 N x 28 x 28), its digits
     a twentieth to a sixth of the photo's height, anywhere in its middle half, two to four
     squares (or one to two rules) tall, in a pen, on a page and under light drawn as
-    ``page_style`` draws them (the page turned, the lines faint to as dark as the ink, uneven
-    light, a shadow half the time, blur, noise, JPEG; no lens curve or slant); and the
-    number's box in the photo (left, top, right, bottom)."""
+    ``page_style`` draws them (the page and the number on it turned, the lines faint to as
+    dark as the ink, uneven light, a shadow half the time, blur, noise, JPEG; no lens curve
+    or slant); and the number's box in the photo (left, top, right, bottom)."""
     if paper not in ("plain", "squared", "ruled"):
         raise ValueError(f"paper must be plain, squared or ruled, not {paper!r}")
     style = page_style(rng, ruled=paper == "ruled")
@@ -193,6 +193,8 @@ def number_photo(digits: np.ndarray, rng: np.random.Generator, paper: str = "pla
     top = int(np.clip((0.5 + style["place"][1]) * h - rh / 2, 0, h - rh))
     written = np.zeros((h, w), np.float32)
     written[top:top + rh, left:left + rw] = ink
+    with_page = cv2.getRotationMatrix2D((left + rw / 2, top + rh / 2), -style["turn"], 1.0)  # turned with the page
+    written = cv2.warpAffine(written, with_page, (w, h), flags=cv2.INTER_LINEAR)
     rows, cols = np.flatnonzero(written.max(1) > 0.5), np.flatnonzero(written.max(0) > 0.5)
     box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if len(rows) else (0, 0, 0, 0)
     transmit = 1 - (style["ink"] * written)[..., None] * (1 - np.array(PENS[style["pen"]], np.float32))

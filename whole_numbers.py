@@ -110,8 +110,8 @@ def _number_strip(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None
     light) and a squared or ruled page's printed lines taken out (``preprocess.page_lines``;
     where a line crossed a stroke, the stroke goes on through it), followed left and right
     while ink lies within a digit's height. real_world_eval.py's photographed pages (--seed 0,
-    1 and 2; seed 1's numbers model) read 94.00, 96.25 and 94.50% exactly; without the printed
-    lines taken out 93.75, 95.25 and 93.50%; without the light evened out either, 81.00%."""
+    1 and 2; seed 1's numbers model) read 94.25, 94.25 and 94.50% exactly; without the printed
+    lines taken out 94.00, 93.75 and 93.75%; without the light evened out either, 81.50%."""
     h, w = gray.shape
     if min(h, w) < SHEET_PHOTO_SIDE:
         return None  # a crop, as the single-digit search tells one from a photo: read whole

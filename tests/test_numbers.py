@@ -242,7 +242,7 @@ def test_a_number_small_in_a_photo_is_read_along_its_line(numbers_model, mnist_t
     """A number written small on a photographed sheet, plain, squared or ruled (its digits a
     twentieth to a sixth of the photo's height), is read from its own line, which holds all
     of the number and not the page: shrunk whole to a line's height its digits were specks,
-    and 11% of 400 such photos read (photo_pages.number_photo; real_world_eval.py). Read the
+    and 10% of 400 such photos read (photo_pages.number_photo; real_world_eval.py). Read the
     single-digit way, such a photo says it holds a row of digits rather than that it is blank."""
     images, labels = mnist_test
     photos, truths = [], []
@@ -258,7 +258,7 @@ def test_a_number_small_in_a_photo_is_read_along_its_line(numbers_model, mnist_t
         photos.append(photo)
         truths.append("".join(str(d) for d in labels[pick]))
     reads = [r.number for r in inference.Predictor.from_file(numbers_model).read_numbers(photos)]
-    assert sum(r == t for r, t in zip(reads, truths)) >= 12, list(zip(reads, truths))  # 15 read, as by seeds 1 and 2
+    assert sum(r == t for r, t in zip(reads, truths)) >= 12, list(zip(reads, truths))  # 17 read by seeds 1-3
 
     page = np.full((480, 640), 0.85, np.float32)  # a clean sheet: all its ink is the number
     row = number_pages.number_image(images[:4], np.random.default_rng(0), separators=False, baseline=False)

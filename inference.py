@@ -371,7 +371,8 @@ class Predictor:
 
     def read_numbers(self, inputs: Iterable[ImageInput], workers: int | None = None) -> list[NumberReading]:
         """The number written in each image (a file, PIL image or array; a row of digits such
-        as a check amount, cropped to its line): cut into candidate digits (whole_numbers.py;
+        as a check amount cropped to its line, or a photo of a page on which a number is written
+        small: whole_numbers.number_line): cut into candidate digits (whole_numbers.py;
         from 16 images on in ``workers`` forked processes, default one per CPU core), every
         candidate read by the network in one batch, and the split it is surest of taken. A
         model trained with --not-a-digit can say that a candidate is half a digit, or two, and
@@ -478,8 +479,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="read each image as a photo of a whole sudoku and print its 9 x 9 grid")
     parser.add_argument("--solve", action="store_true", help="with --sudoku: print the solution as well")
     parser.add_argument("--number", action="store_true",
-                        help="read each image as a row of digits (a check amount, a number on a form, cropped "
-                             "to its line) and print the number; best with a model trained with --not-a-digit")
+                        help="read each image as a row of digits (a check amount, a number on a form, or a photo "
+                             "of a page with a number written on it) and print the number; best with a model "
+                             "trained with --not-a-digit")
     parser.add_argument("--mnist-test", action="store_true", help="measure accuracy on the 10,000 MNIST test images")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding MNIST/raw/, for --mnist-test (default: $MNIST_DATA_DIR, else ./data)")

@@ -88,9 +88,8 @@ def number_line(gray: np.ndarray) -> Line | None:
     ink on a dark ground (chalk, a screen) is read as dark ink on light, as the single-digit
     search tells them apart (``preprocess.ink_polarity``, on the picture at most WORK_SIDE
     pixels long)."""
-    small = cv2.resize(gray, None, fx=min(1.0, WORK_SIDE / max(gray.shape)), fy=min(1.0, WORK_SIDE / max(gray.shape)),
-                       interpolation=cv2.INTER_AREA)
-    if not ink_polarity(small)[0]:
+    shrink = min(1.0, WORK_SIDE / max(gray.shape))
+    if not ink_polarity(cv2.resize(gray, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA))[0]:
         gray = 1 - gray
     strip = _number_strip(gray)
     if strip is None:
@@ -138,7 +137,7 @@ def _number_strip(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None
     digit_rows = ink[top - y0:bottom - y0]
     mask = (digit_rows > 0.35 * max(float(digit_rows[:, left:right].max()), MIN_CONTRAST)).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    kept = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= SPECK * tall * tall)[1:]  # not the paper's grain
+    kept = 1 + np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= SPECK * tall * tall)  # not the paper's grain
     inked = np.isin(labels, kept).any(0)
     x0, x1 = left, right
     while x0 > 0 and inked[max(0, x0 - tall):x0].any():  # on while ink lies within a digit's height

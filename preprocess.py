@@ -754,11 +754,7 @@ def _cut_out(ink: np.ndarray, labels: np.ndarray, stats: np.ndarray, members: li
         _, parts = cv2.connectedComponents(pale[top:bottom, left:right], connectivity=8)
         keep |= np.isin(parts, parts[(keep > 0) & (parts > 0)]).astype(np.uint8)
     if lines.any():  # where a line crossed a stroke, the stroke goes on through it
-        removed = lines[top:bottom, left:right]
-        span = 7  # the gap a removed line leaves: its width, and a pixel either side
-        across = cv2.morphologyEx(keep, cv2.MORPH_CLOSE, np.ones((span, 1), np.uint8)) | \
-            cv2.morphologyEx(keep, cv2.MORPH_CLOSE, np.ones((1, span), np.uint8))
-        keep |= across & removed
+        keep |= across_removed_lines(keep) & lines[top:bottom, left:right]
     keep = cv2.dilate(keep, np.ones((2 * soft + 1, 2 * soft + 1), np.uint8))
     crop = ink[top:bottom, left:right] * keep
     level = float(np.percentile(crop[keep > 0], 90))
@@ -767,6 +763,14 @@ def _cut_out(ink: np.ndarray, labels: np.ndarray, stats: np.ndarray, members: li
     crop = crop[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     left, top, right, bottom = left + cols[0], top + rows[0], left + cols[-1] + 1, top + rows[-1] + 1
     return crop, (left, top, right, bottom)
+
+
+def across_removed_lines(strokes: np.ndarray) -> np.ndarray:
+    """``strokes`` (uint8 mask) closed across the gap a removed line leaves, level or upright
+    (its width, and a pixel either side): where a line crossed a stroke, the stroke goes on."""
+    span = 7
+    return cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, np.ones((span, 1), np.uint8)) | \
+        cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, np.ones((1, span), np.uint8))
 
 
 def _sides(stat: np.ndarray, size: tuple[int, int]) -> set[str]:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from preprocess import SHEET_PHOTO_SIDE, WORK_SIDE, flatten_lighting, frame_ink, ink_polarity, locate_ink, page_lines
+from preprocess import (SHEET_PHOTO_SIDE, WORK_SIDE, across_removed_lines, flatten_lighting, frame_ink, ink_polarity,
+                        locate_ink, page_lines)
 
 LINE_HEIGHT = 64  # the image is read at this height: the digits of a check amount are 30-60 pixels tall there
 MAX_ATOMS = 5  # a digit is at most this many neighbouring atoms (a 5 in three strokes, one cut too many)
@@ -130,9 +131,7 @@ def _number_strip(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None
     peak = float(cv2.blur(ink, (3, 3)).max())
     lines = page_lines(ink, max(0.04, 0.15 * peak), 0.6)
     strokes = ((ink > 0.35 * peak) & (lines == 0)).astype(np.uint8)
-    across = cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, np.ones((7, 1), np.uint8)) | \
-        cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, np.ones((1, 7), np.uint8))
-    printed = (lines > 0) & (across == 0)
+    printed = (lines > 0) & (across_removed_lines(strokes) == 0)
     even[printed], ink[printed] = 1.0, 0.0
     digit_rows = ink[top - y0:bottom - y0]
     mask = (digit_rows > 0.35 * max(float(digit_rows[:, left:right].max()), MIN_CONTRAST)).astype(np.uint8)

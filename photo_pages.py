@@ -159,13 +159,7 @@ def paper_photo(digit: np.ndarray, rng: np.random.Generator, ruled: bool = False
                     ((v - centre[1]) / scale + 112).astype(np.float32), cv2.INTER_LINEAR,
                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     transmit *= 1 - (style["ink"] * ink)[..., None] * (1 - np.array(PENS[style["pen"]], np.float32))
-    rows, cols = np.flatnonzero(ink.max(1) > 0.5), np.flatnonzero(ink.max(0) > 0.5)
-    box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if len(rows) else (0, 0, 0, 0)
-
-    photo = _light(style, (w, h))[..., None] * (1 - style["cast"]).astype(np.float32) * transmit
-    photo = cv2.GaussianBlur(photo, (0, 0), style["blur"])
-    photo += style["noise"] * rng.standard_normal(photo.shape, dtype=np.float32)
-    return _jpeg(photo, style["quality"]), box
+    return _photographed(style, transmit, ink, rng)
 
 
 def number_photo(digits: np.ndarray, rng: np.random.Generator, paper: str = "plain",
@@ -195,8 +189,6 @@ def number_photo(digits: np.ndarray, rng: np.random.Generator, paper: str = "pla
     written[top:top + rh, left:left + rw] = ink
     with_page = cv2.getRotationMatrix2D((left + rw / 2, top + rh / 2), -style["turn"], 1.0)  # turned with the page
     written = cv2.warpAffine(written, with_page, (w, h), flags=cv2.INTER_LINEAR)
-    rows, cols = np.flatnonzero(written.max(1) > 0.5), np.flatnonzero(written.max(0) > 0.5)
-    box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if len(rows) else (0, 0, 0, 0)
     transmit = 1 - (style["ink"] * written)[..., None] * (1 - np.array(PENS[style["pen"]], np.float32))
     if paper != "plain":
         mm_per_px = style["digit_mm"] / digit_px
@@ -208,6 +200,18 @@ def number_photo(digits: np.ndarray, rng: np.random.Generator, paper: str = "pla
         if paper == "squared":
             grid = np.maximum(grid, _lines(across + style["grid_offset"][0], style["spacing"], line_px, mm_per_px))
         transmit *= 1 - (style["grid"] * grid)[..., None] * (1 - np.array(GRIDS[style["grid_colour"]], np.float32))
+    return _photographed(style, transmit, written, rng)
+
+
+def _photographed(style: dict, transmit: np.ndarray, ink: np.ndarray,
+                  rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The photo ``style`` describes of a page that lets ``transmit`` of the light through
+    (RGB, 0-1: its paper, printing and ink): that light (``_light``), blur, sensor noise and
+    JPEG; and the box of the pen's ``ink`` (how much of each pixel it covers) in it (left,
+    top, right, bottom)."""
+    h, w = ink.shape
+    rows, cols = np.flatnonzero(ink.max(1) > 0.5), np.flatnonzero(ink.max(0) > 0.5)
+    box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if len(rows) else (0, 0, 0, 0)
     photo = _light(style, (w, h))[..., None] * (1 - style["cast"]).astype(np.float32) * transmit
     photo = cv2.GaussianBlur(photo, (0, 0), style["blur"])
     photo += style["noise"] * rng.standard_normal(photo.shape, dtype=np.float32)

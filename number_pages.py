@@ -129,6 +129,24 @@ def reader_pieces(images: np.ndarray, labels: np.ndarray, count: int, seed: int,
     return images_out[keep], labels_out[keep]
 
 
+def ink_by_digit(line: whole_numbers.Line, owner: np.ndarray, digits: int) -> np.ndarray:
+    """How many of each atom's pixels each digit drew (``number_row``'s ``owner`` map, over
+    the line): int (atoms + 1, digits + 1), row 0 no atom, column 0 no digit's ink (the
+    baseline's, a dash's)."""
+    owners = digits + 1
+    return np.bincount((line.atoms * owners + whole_numbers.to_line(line, owner)).ravel(),
+                       minlength=(len(line.boxes) + 1) * owners).reshape(-1, owners)
+
+
+def digit_held(by_atom: np.ndarray, candidate: whole_numbers.Candidate) -> tuple[int, float, float]:
+    """The digit whose ink a candidate holds most of (``ink_by_digit``'s column less one), the
+    share of that digit's ink it holds, and that ink's share of all digits' ink it holds: a
+    digit where both reach WHOLE."""
+    held = by_atom[candidate.first + 1:candidate.last + 2, 1:].sum(0)
+    k = int(np.argmax(held))
+    return k, held[k] / max(by_atom[1:, 1 + k].sum(), 1), held[k] / max(held.sum(), 1)
+
+
 def _cut_row(job: tuple[np.ndarray, np.ndarray, tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
     """One row drawn and cut as the reader cuts it: its candidates and their labels."""
     digits, values, seed = job
@@ -138,17 +156,12 @@ def _cut_row(job: tuple[np.ndarray, np.ndarray, tuple[int, ...]]) -> tuple[np.nd
     made, kinds = [], []
     line = whole_numbers.ink_line(image)
     if line is not None:
-        kinds_of_owner = len(digits) + 1
-        by_atom = np.bincount((line.atoms * kinds_of_owner + whole_numbers.to_line(line, owner)).ravel(),
-                              minlength=(len(line.boxes) + 1) * kinds_of_owner).reshape(-1, kinds_of_owner)
-        total = by_atom[1:, 1:].sum(0)  # each digit's ink in the line: atom 0 is no ink, owner 0 no digit
+        by_atom = ink_by_digit(line, owner, len(digits))
         for candidate in whole_numbers.candidates(line):
             inside = by_atom[candidate.first + 1:candidate.last + 2].sum(0)
-            held = inside[1:]
-            if candidate.separator or held.sum() < 0.5 * inside.sum():
+            if candidate.separator or inside[1:].sum() < 0.5 * inside.sum():
                 continue  # a separator, or mostly the baseline's or a dash's ink
-            k = int(np.argmax(held))
-            of_digit, of_piece = held[k] / max(total[k], 1), held[k] / held.sum()
+            k, of_digit, of_piece = digit_held(by_atom, candidate)
             if of_digit >= WHOLE and of_piece >= WHOLE:
                 kinds.append(int(values[k]))
             elif of_digit >= NEARLY[0] and of_piece >= NEARLY[1]:

@@ -109,16 +109,11 @@ def drawn_row_kinds(predictor: Predictor, images: np.ndarray, labels: np.ndarray
             kinds[touching]["no cut"] += 1
             continue
         read, reads = read_line(predictor, line, found)
-        owners = len(pick) + 1
-        by_atom = np.bincount((line.atoms * owners + whole_numbers.to_line(line, owner)).ravel(),
-                              minlength=(len(line.boxes) + 1) * owners).reshape(-1, owners)
-        total = by_atom[1:, 1:].sum(0)  # each digit's ink in the line
+        by_atom = number_pages.ink_by_digit(line, owner, len(pick))
         around: list[list[int]] = [[] for _ in pick]
         for index, candidate in enumerate(found):
-            held = by_atom[candidate.first + 1:candidate.last + 2, 1:].sum(0)
-            d = int(np.argmax(held))
-            if not candidate.separator and held[d] >= number_pages.WHOLE * max(total[d], 1) \
-                    and held[d] >= number_pages.WHOLE * held.sum():
+            d, of_digit, of_piece = number_pages.digit_held(by_atom, candidate)
+            if not candidate.separator and of_digit >= number_pages.WHOLE and of_piece >= number_pages.WHOLE:
                 around[d].append(index)
         kinds[touching][kind_of_miss(truth, read, around, reads)] += 1
     return kinds

@@ -600,11 +600,12 @@ def add_whole_image_hints(predictor: Predictor, results: list[Prediction]) -> No
                 result.hint = "this photo holds a whole sudoku: read it with --sudoku"
         except (OSError, ValueError):
             continue  # it was read once; a hint is not worth an error
-    for result, reading in zip(rows, predictor.read_numbers([r.source for r in rows])):
-        if reading.digits is not None and len(reading.digits) >= 2:
+    for result, reading in zip(rows + unread, predictor.read_numbers([r.source for r in rows + unread])):
+        if reading.digits is None or len(reading.digits) < 2:
+            continue
+        if result.error is None:
             result.hint = f"this image holds a row of {len(reading.digits)} digits: read them all with --number"
-    for result, reading in zip(unread, predictor.read_numbers([r.source for r in unread])):
-        if reading.digits is not None and len(reading.digits) >= 2:
+        else:
             result.error = (f"no single digit found: this image holds a row of {len(reading.digits)} digits; "
                             "read them with --number")
 

@@ -18,7 +18,9 @@ Sets (each printed with its accuracy and size):
   on a sheet of paper photographed lying on a darker desk; in chalk on a dark board (light
   on dark, the one photographed kind so); photographed on squared and ruled
   paper, each followed by the same digits in the same pens on white paper (what the pen
-  alone leaves readable: the most those pages can read), and drawn on a canvas so large
+  alone leaves readable: the most those pages can read), photographed small on squared paper
+  (a twentieth to a tenth of the photo's height: the page's squares a few pixels, as in a
+  photo of a whole page), and drawn on a canvas so large
   they run off its edge (photo_pages.py, each image from its own seed, so a set's first
   images do not change with --count);
 - photos of whole sudokus: the real ones in ../shared/realworld/numbers/sudoku_photos/ (puzzles
@@ -157,16 +159,23 @@ def on_a_board(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]
     return out
 
 
-def photographed(digits: np.ndarray, seed: tuple[int, int], ruled: bool) -> list[np.ndarray]:
+def photographed(digits: np.ndarray, seed: tuple[int, int], ruled: bool, small: bool = False) -> list[np.ndarray]:
     """photo_pages.paper_photo of each digit, each from its own seed (``seed`` and its index),
-    drawn by one process per core."""
-    jobs = [(digit, (*seed, i), ruled) for i, digit in enumerate(digits)]
+    drawn by one process per core. ``small``: the digit a twentieth to a tenth of the photo's
+    height (SMALL_SHARE), where the page's squares are a few pixels and a light pen's stroke
+    barely wider than its lines, rather than the tenth to three tenths of paper_photo's range."""
+    jobs = [(digit, (*seed, i), ruled, small) for i, digit in enumerate(digits)]
     return map_in_processes(_photo, jobs, os.cpu_count() or 1, chunksize=16)
 
 
-def _photo(job: tuple[np.ndarray, tuple[int, ...], bool]) -> np.ndarray:
-    digit, seed, ruled = job
-    return photo_pages.paper_photo(digit, np.random.default_rng(seed), ruled=ruled)[0]
+SMALL_SHARE = (0.05, 0.1)  # of the photo's height: a digit written small on a page photographed whole
+
+
+def _photo(job: tuple[np.ndarray, tuple[int, ...], bool, bool]) -> np.ndarray:
+    digit, seed, ruled, small = job
+    rng = np.random.default_rng(seed)
+    fixed = {"digit_share": rng.uniform(*SMALL_SHARE)} if small else {}
+    return photo_pages.paper_photo(digit, rng, ruled=ruled, **fixed)[0]
 
 
 def on_white(digits: np.ndarray, seed: tuple[int, int], ruled: bool) -> list[np.ndarray]:
@@ -355,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"))
     parser.add_argument("--count", type=int, default=2000, help="MNIST test digits per derived set (default: 2000)")
     parser.add_argument("--photos", type=int, default=1000,
-                        help="of those, how many are photographed on squared and on ruled paper (default: 1000)")
+                        help="of those, how many are photographed on squared and on ruled paper, and small on squared "
+                             "paper (default: 1000)")
     parser.add_argument("--sudokus", type=int, default=40, help="photos of generated sudoku pages (default: 40; 0 for none)")
     parser.add_argument("--numbers", type=int, default=400, help="generated numbers of each kind (default: 400; 0 for none)")
     parser.add_argument("--number-model", default=None,
@@ -415,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
                photographed(subset[photos], (args.seed, key), ruled), sublabels[photos])
         report("  the same digits in the same pens on white paper", on_white(subset[photos], (args.seed, key), ruled),
                sublabels[photos])
+    report("MNIST digits photographed small on squared paper, 800x600",
+           photographed(subset[photos], (args.seed, 7), False, small=True), sublabels[photos])
     report("MNIST digits drawn to a canvas's edge, some strokes broken", drawn_off_canvas(subset, args.seed), sublabels)
     if args.sudokus > 0:
         generated_sudokus(predictor, args.sudokus, args.seed, (images.numpy(), labels.numpy()))

@@ -109,3 +109,22 @@ def test_drawn_rows_are_put_down_to_their_kinds_and_a_missing_model_is_one_line(
     assert number_errors.main(["--number-model", str(tmp_path / "none.pth"), "--rows", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "none.pth" in err
+
+
+def test_the_small_photos_hold_their_digit_a_twentieth_to_a_tenth_of_the_photos_height(evaluation, monkeypatch):
+    """The line of digits photographed small draws each from its own seed at a share of the
+    height in SMALL_SHARE; the other photographed lines keep photo_pages' own range."""
+    import numpy as np
+
+    drawn = []
+    monkeypatch.setattr(evaluation.photo_pages, "paper_photo",
+                        lambda digit, rng, ruled=False, **fixed: drawn.append(fixed) or (np.zeros((2, 2, 3)), None))
+    digit = np.zeros((28, 28), np.uint8)
+    for i in range(20):
+        evaluation._photo((digit, (0, 7, i), False, True))
+    shares = [fixed["digit_share"] for fixed in drawn]
+    assert all(0.05 <= share <= 0.1 for share in shares) and len(set(shares)) == 20
+    evaluation._photo((digit, (0, 7, 0), False, True))
+    assert drawn[-1]["digit_share"] == shares[0]  # the same seed, the same photo
+    evaluation._photo((digit, (0, 2, 0), False, False))
+    assert drawn[-1] == {}

@@ -49,6 +49,11 @@ FLAT_LEVELS = 8  # grey levels (of 255) that one flat colour spans: a brush's so
 # flatter ink is a piece of a page's line, and a blank squared or ruled page then holds no digit
 # (preprocess_ablation.py: 136 of 200 rather than 90; real_world_eval.py's fine pen, 2 of 2,000 fewer).
 FLATTEST = 2.5
+# Pieces of ink fewer than this many pixels apart at the search's size are one (fewer still in a small
+# image: 2.4% of its shorter side; _pieces): a stroke broken by a dry pen or by a line taken out across it. Further
+# apart, the crumbs a dense grid leaves where its lines were not found are one web that outweighs a small
+# digit (docs/preprocessing.md, step 8).
+MAX_BRIDGE = 7
 FALLOFF_INK = 0.4  # the most "ink" that a blank photo's dim corners leave (80% of the light lost there)
 NO_DIGIT = "no digit found: the image is blank or has almost no contrast"
 
@@ -686,7 +691,8 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0, flattest:
             return []  # blank: what stood out was the light falling off towards the corners
     low = max(4 * noise, 0.04, 0.35 * peak)
     mask = (ink > low).astype(np.uint8) & (1 - lines)
-    count, labels, stats, centroids = _pieces(mask, bridge=2 * max(1, round(0.012 * min(h, w))) + 1)
+    bridge = min(2 * max(1, round(0.012 * min(h, w))) + 1, MAX_BRIDGE)
+    count, labels, stats, centroids = _pieces(mask, bridge)
     if count <= 1:
         return []
     mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)

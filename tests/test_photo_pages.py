@@ -371,3 +371,24 @@ def test_the_grain_of_a_noisy_page_is_not_taken_for_its_lines(digits, digit):
     assert found is not None, "no digit found"
     assert overlap(found.box, whole) > 0.7, (found.box, whole)
     assert similarity(found.image, mnist_like(digits[digit])) > 0.75
+
+
+@pytest.mark.parametrize("digit", [3, 7])
+def test_crumbs_of_a_dense_grid_left_on_the_page_stay_crumbs(digits, digit):
+    """A digit written small on a page whose squares are a few pixels at the search's size:
+    where the grid's lines are not all found, crumbs of them (here its crossings, 9 pixels
+    apart) are left over much of the page. A broken stroke's parts are a few pixels apart;
+    crumbs twice as far apart are not one piece, or together they outweigh the digit."""
+    rng = np.random.default_rng(digit)
+    page = rng.normal(0.9, 0.01, (480, 640)).astype(np.float32)
+    left, top = 300, 200
+    for y in range(60, 420, 9):
+        for x in range(60, 580, 9):
+            if not (left - 25 < x < left + 65 and top - 25 < y < top + 65):
+                page[y:y + 2, x:x + 2] = 0.55
+    small = cv2.resize(digits[digit], (40, 40), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    page[top:top + 40, left:left + 40] *= 1 - 0.7 * small
+    photo = np.round(np.clip(page, 0, 1) * 255).astype(np.uint8)
+    found = find_digit(photo)
+    assert found is not None, "no digit found"
+    assert overlap(found.box, ink_box(small, left, top)) > 0.6, found.box

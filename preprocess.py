@@ -47,7 +47,7 @@ FLAT_GROUND = 0.5  # of the paper at one grey level exactly: a computer's canvas
 FLAT_LEVELS = 8  # grey levels (of 255) that one flat colour spans: a brush's soft edge, ink a few levels apart
 # No digit is wider than this many times its height (none of MNIST's 60,000; 5 are over twice):
 # flatter ink is a piece of a page's line, and a blank squared or ruled page then holds no digit
-# (preprocess_ablation.py: 136 of 200 rather than 90; real_world_eval.py's fine pen, 2 of 2,000 fewer).
+# (preprocess_ablation.py: 143 of 200 rather than 90; real_world_eval.py's fine pen, 2 of 2,000 fewer).
 FLATTEST = 2.5
 # Pieces of ink fewer than this many pixels apart at the search's size are one (fewer still in a small
 # image: 2.4% of its shorter side; _pieces): a stroke broken by a dry pen or by a line taken out across it. Further
@@ -262,12 +262,13 @@ def whole_digit(image: ImageInput) -> Digit:
 # --------------------------------------------------------------------------- finding the digit
 
 
-def locate_ink(gray: np.ndarray, flattest: float = FLATTEST) -> Found:
+def locate_ink(gray: np.ndarray, flattest: float | None = None) -> Found:
     """The digit's ink (white on black, 0-1, cropped to it) and its box in ``gray``'s pixels,
     then the same for each alternative reading (see ``Digit``); empty where there is no digit.
     A photo of a sheet on a darker desk is searched on the sheet alone, in dark ink: whole, the
-    sheet would pass for one large light digit. Ink more than ``flattest`` times as wide as
-    tall is no digit (a number's reader, looking for a row of them, takes any)."""
+    sheet would pass for one large light digit. Ink more than ``flattest`` (FLATTEST where None)
+    times as wide as tall is no digit (a number's reader, looking for a row of them, takes any)."""
+    flattest = FLATTEST if flattest is None else flattest  # read when called: preprocess_ablation.py sets it
     h, w = gray.shape
     scale = min(WORK_SIDE / max(h, w), 1.0)
     if min(h, w) * scale < MIN_SIDE:  # tiny images are searched enlarged
@@ -379,7 +380,7 @@ def _window(gray: np.ndarray, dark_ink: bool) -> int:
     fill it. A photo: a tenth, unless ink nearly as dark as the darkest is in strokes about that
     wide (a drawing that fills its canvas; a shadow is lighter than the pen): then half, where a
     hard shadow's tip passes for a blot (docs/preprocessing.md, step 4). Without the tenth, the
-    photographed squared and ruled paper of preprocess_ablation.py lose 44 and 23 of 200."""
+    photographed squared and ruled paper of preprocess_ablation.py lose 38 and 21 of 200."""
     h, w = gray.shape
     half = max(5, min(h, w) // 2) | 1
     if min(h, w) < SHEET_PHOTO_SIDE:
@@ -538,7 +539,7 @@ def page_lines(ink: np.ndarray, faint: float, reach: float, joined: bool = True)
     keeps its ink. Where a shadow or the grain joins lines into one piece (``joined``; a tight
     crop is one trace), each is traced in turn through the thin ink, not the broad, faint ink
     that joins them. Without it
-    the photographed squared and ruled paper of preprocess_ablation.py lose 40 and 27 of 200;
+    the photographed squared and ruled paper of preprocess_ablation.py lose 36 and 23 of 200;
     each part's figure is in docs/preprocessing.md, step 7."""
     mask = (ink > faint).astype(np.uint8)
     thin = (cv2.morphologyEx(ink, cv2.MORPH_TOPHAT, np.ones((7, 7), np.uint8)) > faint).astype(np.uint8) if joined else mask
@@ -662,7 +663,7 @@ def _pieces(mask: np.ndarray, bridge: int) -> tuple[int, np.ndarray, np.ndarray,
 Found = list[tuple[np.ndarray, tuple[int, int, int, int]]]  # ink cropped to a digit, and its box
 
 
-def _best_digit(paper: np.ndarray, window: int, enlarged: float = 0.0, flattest: float = FLATTEST) -> Found:
+def _best_digit(paper: np.ndarray, window: int, enlarged: float, flattest: float) -> Found:
     """The ink of the most digit-like group of pieces for dark ink on ``paper``, cropped to it,
     white on black, and its box in ``paper``'s pixels; then, where pieces were joined to a
     central one off a clean page, that piece alone (a reading to weigh); empty if none. A small

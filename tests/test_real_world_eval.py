@@ -51,6 +51,21 @@ def test_each_ablation_stand_in_takes_what_the_step_it_replaces_is_given(ablatio
             assert list(taken) == list(inspect.signature(original).parameters), (step, attribute)
 
 
+def test_leaving_out_a_constant_step_takes_effect(ablation):
+    """A step left out by setting a module's constant must change what the code does: a
+    constant bound as a function's default when the module was imported keeps its old value,
+    and the step's row then reads 0 whatever the step earns (as "flat-ink" once did). A flat
+    bar on a page is no digit with the step and a digit without it."""
+    import numpy as np
+    from preprocess import find_digit
+
+    page = np.full((160, 200), 230, np.uint8)
+    page[75:85, 50:150] = 30  # ten times as wide as tall, shorter than a line across the page
+    assert find_digit(page) is None
+    with ablation.left_out(ablation.STEPS["flat-ink"][1]):
+        assert find_digit(page) is not None
+
+
 def test_number_lines_give_the_share_exact_with_and_without_a_touching_pair(evaluation, capsys):
     evaluation.print_numbers("rows", ["12", "34", "56", "78"], ["12", "34", "50", "78"], [True, False, True, False])
     line = capsys.readouterr().out

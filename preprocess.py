@@ -49,10 +49,10 @@ FLAT_LEVELS = 8  # grey levels (of 255) that one flat colour spans: a brush's so
 # flatter ink is a piece of a page's line, and a blank squared or ruled page then holds no digit
 # (preprocess_ablation.py: 143 of 200 rather than 90; real_world_eval.py's fine pen, 2 of 2,000 fewer).
 FLATTEST = 2.5
-# Pieces of ink fewer than this many pixels apart at the search's size are one (fewer still in a small
-# image: 2.4% of its shorter side; _pieces): a stroke broken by a dry pen or by a line taken out across it. Further
-# apart, the crumbs a dense grid leaves where its lines were not found are one web that outweighs a small
-# digit (docs/preprocessing.md, step 8).
+# Pieces of ink fewer than this many pixels apart at the search's size are one (in a small image,
+# fewer than 2.4% of its shorter side; _pieces): a stroke broken by a dry pen or by a line taken out
+# across it. Further apart, the crumbs a dense grid leaves where its lines were not found are one web
+# that outweighs a small digit (docs/preprocessing.md, step 8).
 MAX_BRIDGE = 7
 FALLOFF_INK = 0.4  # the most "ink" that a blank photo's dim corners leave (80% of the light lost there)
 NO_DIGIT = "no digit found: the image is blank or has almost no contrast"

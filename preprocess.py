@@ -54,6 +54,9 @@ FLATTEST = 2.5
 # across it. Further apart, the crumbs a dense grid leaves where its lines were not found are one web
 # that outweighs a small digit (docs/preprocessing.md, step 8).
 MAX_BRIDGE = 7
+# A peak of the ink's spectrum this many times the median power 3 to 6 bins around it is a grid's
+# lines, repeating at one spacing (_without_grid); a digit's, a shadow's or a sheet edge's is spread.
+GRID_PEAK = 10.0
 FALLOFF_INK = 0.4  # the most "ink" that a blank photo's dim corners leave (80% of the light lost there)
 NO_DIGIT = "no digit found: the image is blank or has almost no contrast"
 
@@ -683,6 +686,10 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float, flattest: float
     if not flat:  # the page's lines are looked for in all the ink, where straight runs were taken too
         lines |= page_lines(ink, max(4 * noise, 0.04, 0.15 * float(smooth.max())), 0.9 if tight else 0.6,
                              joined=not tight)
+    original = ink
+    if not flat and min(h, w) >= SHEET_PHOTO_SIDE:  # a photo: a grid too fine to follow is notched out
+        ink = _without_grid(ink)
+        smooth = cv2.blur(ink, (3, 3))
     peak = float(smooth[lines == 0].max(initial=0))  # the digit's contrast, not the grid's
     if peak < MIN_CONTRAST / 2 or peak < 8 * noise:
         return []  # blank: nothing stands out from the paper's grain
@@ -731,8 +738,34 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float, flattest: float
     if min(h, w) >= SHEET_PHOTO_SIDE:  # what is near the digit is its window or its neighbours (meters)
         pale = (smooth > max(4 * noise, 0.04, FAINT * peak)).astype(np.uint8)
         pale &= 1 - cv2.dilate(lines, np.ones((3, 3), np.uint8))
-    cut = (_cut_out(ink, labels, stats, group, lines, enlarged, pale) for group in readings)
+    cut = (_cut_out(original, labels, stats, group, lines, enlarged, pale) for group in readings)
     return [(crop, box) for crop, box in cut if crop.shape[1] <= flattest * crop.shape[0]]
+
+
+def _without_grid(ink: np.ndarray) -> np.ndarray:
+    """``ink`` with a squared or ruled page's grid notched out of its spectrum: for a digit
+    written small on a page photographed whole, whose squares are a few pixels and whose faint
+    lines the grain breaks up, so that page_lines cannot follow them and a block of the grid
+    is taken for the digit. The lines repeat at one spacing across the photo, so their power
+    stands in sharp peaks, GRID_PEAK times the median 3 to 6 bins around; a digit's, a
+    shadow's or a sheet edge's is spread. Ink is only taken away: the notch rings, and beside
+    a stroke that would add some. About 45 ms a photo (docs/preprocessing.md, step 7)."""
+    h, w = ink.shape
+    spectrum = np.fft.fftshift(np.fft.fft2(ink))
+    power = np.abs(spectrum).astype(np.float32)
+    fy, fx = np.meshgrid(np.fft.fftshift(np.fft.fftfreq(h)), np.fft.fftshift(np.fft.fftfreq(w)), indexing="ij")
+    band = np.hypot(fy, fx) > 1 / 30  # lines up to 30 pixels apart, and their harmonics
+    ys, xs = np.nonzero(band & (power >= cv2.dilate(power, np.ones((5, 5), np.uint8))))  # local peaks
+    dy, dx = np.mgrid[-6:7, -6:7]
+    ring = np.maximum(abs(dy), abs(dx)) >= 3
+    around = np.median(power[(ys[:, None] + dy[ring]) % h, (xs[:, None] + dx[ring]) % w], axis=1)
+    sharp = power[ys, xs] > GRID_PEAK * around
+    if not sharp.any():
+        return ink
+    notch = np.zeros((h, w), np.uint8)
+    notch[ys[sharp], xs[sharp]] = 1
+    spectrum[cv2.dilate(notch, np.ones((5, 5), np.uint8)) > 0] = 0
+    return np.clip(np.real(np.fft.ifft2(np.fft.ifftshift(spectrum))), 0, ink).astype(np.float32)
 
 
 def _dark_strokes(ink: np.ndarray, noise: float) -> tuple[np.ndarray, np.ndarray]:

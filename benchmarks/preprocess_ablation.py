@@ -9,10 +9,10 @@ for the run of that line only; every set is drawn once, from fixed seeds, and re
 variant, so the differences are the step's alone. Sets: the real images in
 ../shared/realworld/ (where present), and MNIST test digits drawn as the evaluation draws them
 (benchmarks/real_world_eval.py): in a fine pen, in a bold marker, small and off-centre, on
-squared paper in a thin pen, on a sheet on a desk, photographed on squared and ruled paper,
-and drawn off a canvas's edge; and photos of blank pages, plain and squared or ruled, where
-the right answer is "no digit". Prints a Markdown table: the whole path's accuracy, and each
-variant's difference from it in images.
+squared paper in a thin pen, on a sheet on a desk, photographed on squared and ruled paper
+(the squared also small in the frame), and drawn off a canvas's edge; and photos of blank
+pages, plain and squared or ruled, where the right answer is "no digit". Prints a Markdown
+table: the whole path's accuracy, and each variant's difference from it in images.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ STEPS: dict[str, tuple[str, list[tuple[object, str, object]]]] = {
         (preprocess, "_remove_lines", lambda mask, reach, frames=True: np.zeros_like(mask))]),
     "flat-ground": ("a flat ground is a whole canvas: no frame's edge, no page's lines, all it joins is the digit", [
         (preprocess, "_flat_ground", lambda paper, ink: None)]),
+    "grid-spectrum": ("in a photo, a grid's sharp peaks notched out of the ink's spectrum", [
+        (preprocess, "GRID_PEAK", float("inf"))]),
     "page-lines": ("a page's printed lines, tilted and bent", [
         (preprocess, "page_lines", lambda ink, faint, reach, joined=True: np.zeros(ink.shape, np.uint8))]),
     "flat-ink": ("ink much wider than tall is no digit", [(preprocess, "FLATTEST", float("inf"))]),
@@ -89,6 +91,7 @@ def draw_sets(data_dir: Path, realworld: Path, count: int, seed: int) -> dict[st
     sets["desk"] = (rwe.on_a_desk(digits, rng), truth)
     sets["squared photo"] = (rwe.photographed(digits, (seed, 2), ruled=False), truth)
     sets["ruled photo"] = (rwe.photographed(digits, (seed, 3), ruled=True), truth)
+    sets["small squared photo"] = (rwe.photographed(digits, (seed, 7), ruled=False, small=True), truth)
     sets["canvas edge"] = (rwe.drawn_off_canvas(digits, seed), truth)
     blank = np.random.default_rng([seed, 10])
     sets["blank page"] = ([blank_page(blank) for _ in range(count)], [None] * count)

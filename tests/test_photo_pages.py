@@ -13,6 +13,7 @@ import pytest
 import fonts
 import generate_test_digits as gen
 import photo_pages
+import preprocess
 from preprocess import find_digit, mnist_like, stroke_width
 
 
@@ -385,10 +386,47 @@ def test_crumbs_of_a_dense_grid_left_on_the_page_stay_crumbs(digits, digit):
     for y in range(60, 420, 9):
         for x in range(60, 580, 9):
             if not (left - 25 < x < left + 65 and top - 25 < y < top + 65):
-                page[y:y + 2, x:x + 2] = 0.55
+                jy, jx = rng.integers(-1, 2, 2)  # not quite periodic: this is the bridge's case, not the notch's
+                page[y + jy:y + jy + 2, x + jx:x + jx + 2] = 0.55
     small = cv2.resize(digits[digit], (40, 40), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     page[top:top + 40, left:left + 40] *= 1 - 0.7 * small
     photo = np.round(np.clip(page, 0, 1) * 255).astype(np.uint8)
     found = find_digit(photo)
     assert found is not None, "no digit found"
     assert overlap(found.box, ink_box(small, left, top)) > 0.6, found.box
+
+
+@pytest.mark.parametrize("digit", [2, 5])
+def test_a_grid_too_fine_and_faint_to_follow_is_notched_out_of_the_ink(digits, digit, monkeypatch):
+    """A digit written small on squared paper photographed whole: squares of 6 pixels, lines
+    faint in a grain as strong as they are, so that no line can be followed from side to side
+    and the grid reads as one mesh larger than the digit. The lines repeat at one spacing, so
+    they are sharp peaks in the ink's spectrum, and notched out there the digit stands alone."""
+    rng = np.random.default_rng(digit)
+    page = rng.normal(0.85, 0.05, (480, 640)).astype(np.float32)
+    page[::6] -= 0.25
+    page[:, ::6] -= 0.25
+    small = cv2.resize(digits[digit], (44, 44), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    page[200:244, 300:344] -= 0.6 * small
+    photo = np.round(np.clip(page, 0, 1) * 255).astype(np.uint8)
+    found = find_digit(photo)
+    assert found is not None, "no digit found"
+    assert overlap(found.box, ink_box(small, 300, 200)) > 0.6, found.box
+    monkeypatch.setattr(preprocess, "GRID_PEAK", float("inf"))  # and without the notch, the grid is the digit
+    found = find_digit(photo)
+    assert found is None or overlap(found.box, ink_box(small, 300, 200)) < 0.1, found.box
+
+
+def test_a_photo_without_a_grid_keeps_its_ink(digits):
+    """A digit on plain paper lying on a desk, half in a shadow: the sheet's and the shadow's
+    straight edges and the digit's own strokes spread their power over many frequencies, and
+    nothing is notched."""
+    rng = np.random.default_rng(0)
+    photo = rng.normal(0.3, 0.02, (480, 640)).astype(np.float32)
+    sheet = cv2.warpAffine(np.ones((300, 400), np.float32), cv2.getRotationMatrix2D((200, 150), 8, 1.0), (400, 300))
+    photo[90:390, 120:520] = np.where(sheet > 0.5, rng.normal(0.85, 0.02, (300, 400)), photo[90:390, 120:520])
+    photo[:, 330:] *= 0.7
+    big = cv2.resize(digits[4], (90, 90), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    photo[190:280, 270:360] -= 0.5 * big
+    ink = preprocess.flatten_lighting(np.clip(photo, 0, 1), 31)
+    assert preprocess._without_grid(ink) is ink

@@ -753,8 +753,8 @@ def _without_grid(ink: np.ndarray) -> np.ndarray:
     h, w = ink.shape
     spectrum = np.fft.fftshift(np.fft.fft2(ink))
     power = np.abs(spectrum).astype(np.float32)
-    fy, fx = np.meshgrid(np.fft.fftshift(np.fft.fftfreq(h)), np.fft.fftshift(np.fft.fftfreq(w)), indexing="ij")
-    band = np.hypot(fy, fx) > 1 / 30  # lines up to 30 pixels apart, and their harmonics
+    frequency = np.hypot(np.fft.fftshift(np.fft.fftfreq(h))[:, None], np.fft.fftshift(np.fft.fftfreq(w)))
+    band = frequency > 1 / 30  # lines up to 30 pixels apart, and their harmonics
     local_max = power >= cv2.dilate(power, np.ones((5, 5), np.uint8))
     ring_sum = cv2.boxFilter(power, -1, (13, 13), normalize=False) - cv2.boxFilter(power, -1, (5, 5), normalize=False)
     # the median round every maximum took most of the time; one under a quarter of the bar over

@@ -687,7 +687,8 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float, flattest: float
         lines |= page_lines(ink, max(4 * noise, 0.04, 0.15 * float(smooth.max())), 0.9 if tight else 0.6,
                              joined=not tight)
     original = ink
-    if not flat and min(h, w) >= SHEET_PHOTO_SIDE:  # a photo: a grid too fine to follow is notched out
+    photo = not flat and min(h, w) >= SHEET_PHOTO_SIDE
+    if photo:  # a grid too fine to follow is notched out
         ink = _without_grid(ink)
         smooth = cv2.blur(ink, (3, 3))
     peak = float(smooth[lines == 0].max(initial=0))  # the digit's contrast, not the grid's
@@ -711,14 +712,16 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float, flattest: float
     diagonal = float(np.hypot(h, w))
     scores = np.zeros(count)
     for i in range(1, count):
-        x, y, bw, bh, area = stats[i]
+        bw, bh, area = stats[i][2:]
         if strong[i] == 0 or area < 3:
             continue  # faint, or a speck
         distance = np.hypot(centroids[i][0] - w / 2, centroids[i][1] - h / 2) / diagonal
         score = mass[i] * np.exp(-(distance / 0.25) ** 2)
-        touches = (x <= 0) + (y <= 0) + (x + bw >= w) + (y + bh >= h)
-        if touches:
-            score *= 0.3 ** touches
+        sides = _sides(stats[i], (w, h))
+        if len(sides) >= 3 and photo:
+            continue  # ink across a photo to three of its sides: a web of the page's grid, a shadow
+        if sides:  # a piece the picture's edge cuts is seldom the digit
+            score *= 0.3
         fill = area / (bw * bh)
         if fill > 0.7 and bh < 2.5 * bw:  # a solid block: a window, a shadow, not a stroke
             score *= 0.1
@@ -768,7 +771,7 @@ def _without_grid(ink: np.ndarray) -> np.ndarray:
         return ink
     notch = np.zeros((h, w), np.uint8)
     notch[ys[sharp], xs[sharp]] = 1
-    spectrum[cv2.dilate(notch, np.ones((5, 5), np.uint8)) > 0] = 0
+    spectrum[cv2.dilate(notch, np.ones((9, 9), np.uint8)) > 0] = 0
     return np.clip(np.real(np.fft.ifft2(np.fft.ifftshift(spectrum))), 0, ink).astype(np.float32)
 
 

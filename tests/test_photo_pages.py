@@ -396,6 +396,21 @@ def test_crumbs_of_a_dense_grid_left_on_the_page_stay_crumbs(digits, digit):
     assert overlap(found.box, ink_box(small, left, top)) > 0.6, found.box
 
 
+def written_small(page, digit, left, top, size):
+    """``page`` (0-1) with ``digit`` (MNIST-like) written ``size`` px tall at (``left``, ``top``)
+    in a pen 0.6 dark, as a uint8 photo; and the digit's ink there."""
+    small = cv2.resize(digit, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    page = page.copy()
+    page[top:top + size, left:left + size] -= 0.6 * small
+    return np.round(np.clip(page, 0, 1) * 255).astype(np.uint8), small
+
+
+def assert_found_at(photo, small, left, top):
+    found = find_digit(photo)
+    assert found is not None, "no digit found"
+    assert overlap(found.box, ink_box(small, left, top)) > 0.6, found.box
+
+
 @pytest.mark.parametrize("digit", [2, 5])
 def test_a_grid_too_fine_and_faint_to_follow_is_notched_out_of_the_ink(digits, digit, monkeypatch):
     """A digit written small on squared paper photographed whole: squares of 6 pixels, lines
@@ -406,15 +421,24 @@ def test_a_grid_too_fine_and_faint_to_follow_is_notched_out_of_the_ink(digits, d
     page = rng.normal(0.85, 0.05, (480, 640)).astype(np.float32)
     page[::6] -= 0.25
     page[:, ::6] -= 0.25
-    small = cv2.resize(digits[digit], (44, 44), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-    page[200:244, 300:344] -= 0.6 * small
-    photo = np.round(np.clip(page, 0, 1) * 255).astype(np.uint8)
-    found = find_digit(photo)
-    assert found is not None, "no digit found"
-    assert overlap(found.box, ink_box(small, 300, 200)) > 0.6, found.box
+    photo, small = written_small(page, digits[digit], 300, 200, 44)
+    assert_found_at(photo, small, 300, 200)
     monkeypatch.setattr(preprocess, "GRID_PEAK", float("inf"))  # and without the notch, the grid is the digit
     found = find_digit(photo)
     assert found is None or overlap(found.box, ink_box(small, 300, 200)) < 0.1, found.box
+
+
+@pytest.mark.parametrize("digit", [3, 7])
+def test_ink_that_reaches_three_sides_of_a_photo_is_not_the_digit(digits, digit):
+    """A photo's grid left as one web, or a shadow's rim, runs across the page out of the
+    picture on three sides, and outweighs a digit written small below it: it is no digit
+    written on the page (a digit cut by the edge touches one side, or two at a corner)."""
+    rng = np.random.default_rng(digit)
+    page = rng.normal(0.85, 0.01, (480, 640)).astype(np.float32)
+    rim = np.zeros((480, 640), np.float32)
+    cv2.ellipse(rim, (320, 330), (345, 345), 0, 180, 360, 1.0, thickness=40)  # out at the left, top and right
+    page -= 0.5 * cv2.GaussianBlur(rim, (0, 0), 3)
+    assert_found_at(*written_small(page, digits[digit], 295, 300, 50), 295, 300)
 
 
 def test_a_photo_without_a_grid_keeps_its_ink(digits):

@@ -383,7 +383,7 @@ def _window(gray: np.ndarray, dark_ink: bool) -> int:
     fill it. A photo: a tenth, unless ink nearly as dark as the darkest is in strokes about that
     wide (a drawing that fills its canvas; a shadow is lighter than the pen): then half, where a
     hard shadow's tip passes for a blot (docs/preprocessing.md, step 4). Without the tenth, the
-    photographed squared and ruled paper of preprocess_ablation.py lose 38 and 21 of 200."""
+    photographed squared and ruled paper of preprocess_ablation.py lose 30 and 22 of 200."""
     h, w = gray.shape
     half = max(5, min(h, w) // 2) | 1
     if min(h, w) < SHEET_PHOTO_SIDE:
@@ -464,7 +464,7 @@ def _paper_surface(paper: np.ndarray, rounds: int = 3) -> np.ndarray:
     """The paper's brightness as a smooth quadratic surface, fitted to the pixels not much darker
     than it (ink is). A closing's window reaches from a photo's dim corners into its brighter
     middle and takes them for brighter than they are; this surface bends with the light falling
-    off towards them (without it, 58 of preprocess_ablation.py's 200 blank pages read as a digit)."""
+    off towards them (without it, 57 of preprocess_ablation.py's 200 blank pages read as a digit)."""
     h, w = paper.shape
     step = max(1, round(np.sqrt(h * w / 1024)))  # about 1,000 points are plenty for six numbers
     ys, xs = np.mgrid[0:h:step, 0:w:step]
@@ -497,7 +497,7 @@ def _flat_ground(paper: np.ndarray, ink: np.ndarray) -> float | None:
     one level exactly, else None: a computer's canvas (85-98% of real drawings) or a scan's
     clipped white, never a photo (36% at most). Such a picture is the whole canvas: no frame,
     no page's lines, and a stroke run off its edge stays the digit's (preprocess_ablation.py:
-    the drawings run off a canvas's edge lose 6 of 200 without it). A drawing in two flat colours
+    the drawings run off a canvas's edge lose 10 of 200 without it). A drawing in two flat colours
     is such a canvas too where a broad brush's soft edge, magnified, covers more of it than its
     white does: its white is then the ground, and the strokes' middles are not left grey (9
     more of 12,000 readings of real_world_eval.py's drawings run off a canvas, three models
@@ -541,9 +541,9 @@ def page_lines(ink: np.ndarray, faint: float, reach: float, joined: bool = True)
     along its course (``_course``) and only its own width is taken, so a stroke that touches it
     keeps its ink. Where a shadow or the grain joins lines into one piece (``joined``; a tight
     crop is one trace), each is traced in turn through the thin ink, not the broad, faint ink
-    that joins them. Without it
-    the photographed squared and ruled paper of preprocess_ablation.py lose 36 and 23 of 200;
-    each part's figure is in docs/preprocessing.md, step 7."""
+    that joins them. Without it the photographed squared and ruled paper of
+    preprocess_ablation.py lose 2 and 9 of 200 (36 and 23 before _without_grid), its blank
+    squared or ruled pages 27; each part's figure is in docs/preprocessing.md, step 7."""
     mask = (ink > faint).astype(np.uint8)
     thin = (cv2.morphologyEx(ink, cv2.MORPH_TOPHAT, np.ones((7, 7), np.uint8)) > faint).astype(np.uint8) if joined else mask
     h, w = mask.shape

@@ -45,6 +45,21 @@ def overlap(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+def written_small(page, digit, left, top, size):
+    """``page`` (0-1) with ``digit`` (MNIST-like) written ``size`` px tall at (``left``, ``top``)
+    in a pen 0.6 dark, as a uint8 photo; and the digit's ink there."""
+    small = cv2.resize(digit, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    page = page.copy()
+    page[top:top + size, left:left + size] -= 0.6 * small
+    return np.round(np.clip(page, 0, 1) * 255).astype(np.uint8), small
+
+
+def assert_found_at(photo, small, left, top):
+    found = find_digit(photo)
+    assert found is not None, "no digit found"
+    assert overlap(found.box, ink_box(small, left, top)) > 0.6, found.box
+
+
 def lined_page(rng: np.random.Generator, digit: np.ndarray, left: int, top: int, line: float = 0.5,
                squared: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """A 640x480 page (0-1) with a photo's grain and level lines 40 px apart, bent a little by
@@ -390,25 +405,7 @@ def test_crumbs_of_a_dense_grid_left_on_the_page_stay_crumbs(digits, digit):
                 page[y + jy:y + jy + 2, x + jx:x + jx + 2] = 0.55
     small = cv2.resize(digits[digit], (40, 40), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     page[top:top + 40, left:left + 40] *= 1 - 0.7 * small
-    photo = np.round(np.clip(page, 0, 1) * 255).astype(np.uint8)
-    found = find_digit(photo)
-    assert found is not None, "no digit found"
-    assert overlap(found.box, ink_box(small, left, top)) > 0.6, found.box
-
-
-def written_small(page, digit, left, top, size):
-    """``page`` (0-1) with ``digit`` (MNIST-like) written ``size`` px tall at (``left``, ``top``)
-    in a pen 0.6 dark, as a uint8 photo; and the digit's ink there."""
-    small = cv2.resize(digit, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-    page = page.copy()
-    page[top:top + size, left:left + size] -= 0.6 * small
-    return np.round(np.clip(page, 0, 1) * 255).astype(np.uint8), small
-
-
-def assert_found_at(photo, small, left, top):
-    found = find_digit(photo)
-    assert found is not None, "no digit found"
-    assert overlap(found.box, ink_box(small, left, top)) > 0.6, found.box
+    assert_found_at(np.round(np.clip(page, 0, 1) * 255).astype(np.uint8), small, left, top)
 
 
 @pytest.mark.parametrize("digit", [2, 5])

@@ -47,7 +47,7 @@ FLAT_GROUND = 0.5  # of the paper at one grey level exactly: a computer's canvas
 FLAT_LEVELS = 8  # grey levels (of 255) that one flat colour spans: a brush's soft edge, ink a few levels apart
 # No digit is wider than this many times its height (none of MNIST's 60,000; 5 are over twice):
 # flatter ink is a piece of a page's line, and a blank squared or ruled page then holds no digit
-# (preprocess_ablation.py: 143 of 200 rather than 90; real_world_eval.py's fine pen, 2 of 2,000 fewer).
+# (preprocess_ablation.py: 179 of 200 rather than 118; real_world_eval.py's fine pen, 2 of 2,000 fewer).
 FLATTEST = 2.5
 # Pieces of ink fewer than this many pixels apart at the search's size are one (in a small image,
 # fewer than 2.4% of its shorter side; _pieces): a stroke broken by a dry pen or by a line taken out
@@ -313,7 +313,7 @@ def _sheet(gray: np.ndarray) -> np.ndarray | None:
     mask, its edge left out); else None. A sheet is large without filling the frame, bright,
     convex, four-sided, and its outline is a step of brightness, not a shadow's gradual fall
     (docs/preprocessing.md, step 3). Without it the desk photos of preprocess_ablation.py lose
-    63 of 200; nothing else moves."""
+    65 of 200; nothing else moves."""
     h, w = gray.shape
     if min(h, w) < MIN_SIDE:
         return None
@@ -387,7 +387,7 @@ def _window(gray: np.ndarray, dark_ink: bool) -> int:
     fill it. A photo: a tenth, unless ink nearly as dark as the darkest is in strokes about that
     wide (a drawing that fills its canvas; a shadow is lighter than the pen): then half, where a
     hard shadow's tip passes for a blot (docs/preprocessing.md, step 4). Without the tenth, the
-    photographed squared and ruled paper of preprocess_ablation.py lose 26 and 22 of 200."""
+    photographed squared and ruled paper of preprocess_ablation.py lose 12 and 8 of 200."""
     h, w = gray.shape
     half = max(5, min(h, w) // 2) | 1
     if min(h, w) < SHEET_PHOTO_SIDE:
@@ -428,9 +428,27 @@ def _ink_is_dark(gray: np.ndarray, window: int) -> bool:
             if corners != 2:  # three corners or four of one colour: the canvas's, which a digit leaves
                 return corners < 2
             return _stroke_evenness(dark.astype(np.uint8)) <= _stroke_evenness((~dark).astype(np.uint8))
-    detail = gray - cv2.blur(cv2.blur(gray, (window, window)), (window, window))
-    centred = detail - detail.mean()
+    centred = _detail(gray, u8, window)
+    centred -= centred.mean()
     return float(np.dot(centred.ravel() * centred.ravel(), centred.ravel())) <= 0
+
+
+def _detail(gray: np.ndarray, u8: np.ndarray, window: int) -> np.ndarray:
+    """What in ``gray`` (``u8`` as uint8) is narrower than ``window``: strokes, not the light.
+    In a photo (not a drawing in two flat colours) the paper around each pixel is the median,
+    which keeps a shadow's straight edge where a mean smears it into a band as dark as ink, and
+    a twentieth of the picture along its edge is left out, where a lit wedge narrowing into it
+    is as thin as a stroke. With a mean, a digit written small on a page mostly in shadow was
+    taken for light ink: real_world_eval.py's small squared photos read 96.30% with the median
+    and 96.10% without, drawn with --seed 1 95.80% and 95.10% (seed 1's model; step 5 of
+    docs/preprocessing.md)."""
+    if min(gray.shape) < SHEET_PHOTO_SIDE or _two_flat_colours(u8):  # a crop, or a drawing
+        return gray - cv2.blur(cv2.blur(gray, (window, window)), (window, window))
+    k = min(window, 255)  # OpenCV's median takes ten times as long past 255
+    paper = cv2.medianBlur(cv2.copyMakeBorder(u8, k // 2, k // 2, k // 2, k // 2, cv2.BORDER_REFLECT_101), k)
+    detail = gray - paper[k // 2:-(k // 2), k // 2:-(k // 2)].astype(np.float32) / 255
+    margin = min(gray.shape) // 20
+    return detail[margin:-margin, margin:-margin]
 
 
 def _two_flat_colours(u8: np.ndarray) -> bool:
@@ -468,7 +486,7 @@ def _paper_surface(paper: np.ndarray, rounds: int = 3) -> np.ndarray:
     """The paper's brightness as a smooth quadratic surface, fitted to the pixels not much darker
     than it (ink is). A closing's window reaches from a photo's dim corners into its brighter
     middle and takes them for brighter than they are; this surface bends with the light falling
-    off towards them (without it, 57 of preprocess_ablation.py's 200 blank pages read as a digit)."""
+    off towards them (without it, 72 of preprocess_ablation.py's 200 blank pages read as a digit)."""
     h, w = paper.shape
     step = max(1, round(np.sqrt(h * w / 1024)))  # about 1,000 points are plenty for six numbers
     ys, xs = np.mgrid[0:h:step, 0:w:step]
@@ -549,7 +567,7 @@ def page_lines(ink: np.ndarray, faint: float, reach: float, joined: bool = True)
     across them and stays: many lines traced through a digit written small on a dense grid
     took much of it (real_world_eval.py's small squared photos: 96.10% with it, 95.10%
     without, seed 1's model). Without it the photographed squared and ruled paper of
-    preprocess_ablation.py lose 2 and 9 of 200 (36 and 23 before _without_grid), its blank
+    preprocess_ablation.py lose 2 and 10 of 200 (36 and 23 before _without_grid), its blank
     squared or ruled pages 27; each part's figure is in docs/preprocessing.md, step 7."""
     mask = (ink > faint).astype(np.uint8)
     thin = (cv2.morphologyEx(ink, cv2.MORPH_TOPHAT, np.ones((7, 7), np.uint8)) > faint).astype(np.uint8) if joined else mask

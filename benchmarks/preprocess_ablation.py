@@ -23,6 +23,7 @@ import os
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +39,8 @@ from model import load_mnist  # noqa: E402
 # name: (what the step is for, the changes that leave it out: (module, attribute, stand-in))
 STEPS: dict[str, tuple[str, list[tuple[object, str, object]]]] = {
     "polarity": ("polarity from the picture (else dark ink always)", [(preprocess, "_ink_is_dark", lambda gray, window: True)]),
+    "polarity-median": ("in a photo, the polarity judged against a median, off the picture's edge (else a mean)", [
+        (preprocess, "_detail", lambda gray, u8, window: gray - cv2.blur(cv2.blur(gray, (window, window)), (window, window)))]),
     "window": ("the lighting judged over a few strokes' width in photos (else half the picture)", [
         (preprocess, "_window", lambda gray, dark_ink: max(5, min(gray.shape) // 2) | 1)]),
     "sheet": ("a sheet of paper on a darker desk", [(preprocess, "_sheet", lambda gray: None)]),

@@ -565,7 +565,7 @@ def page_lines(ink: np.ndarray, faint: float, reach: float, joined: bool = True)
     crop is one trace), each is traced in turn through the thin ink, not the broad, faint ink
     that joins them. In a photo, ink PEN_OVER_LINES times as dark as the lines is a stroke
     across them and stays: many lines traced through a digit written small on a dense grid
-    took much of it (real_world_eval.py's small squared photos: 96.10% with it, 95.10%
+    took much of it (real_world_eval.py's small squared photos: 96.30% with it, 95.30%
     without, seed 1's model). Without it the photographed squared and ruled paper of
     preprocess_ablation.py lose 2 and 10 of 200 (36 and 23 before _without_grid), its blank
     squared or ruled pages 27; each part's figure is in docs/preprocessing.md, step 7."""

@@ -445,8 +445,9 @@ def _detail(gray: np.ndarray, u8: np.ndarray, window: int) -> np.ndarray:
     if min(gray.shape) < SHEET_PHOTO_SIDE or _two_flat_colours(u8):  # a crop, or a drawing
         return gray - cv2.blur(cv2.blur(gray, (window, window)), (window, window))
     k = min(window, 255)  # OpenCV's median takes ten times as long past 255
-    paper = cv2.medianBlur(cv2.copyMakeBorder(u8, k // 2, k // 2, k // 2, k // 2, cv2.BORDER_REFLECT_101), k)
-    detail = gray - paper[k // 2:-(k // 2), k // 2:-(k // 2)].astype(np.float32) / 255
+    pad = k // 2
+    paper = cv2.medianBlur(cv2.copyMakeBorder(u8, pad, pad, pad, pad, cv2.BORDER_REFLECT_101), k)
+    detail = gray - paper[pad:-pad, pad:-pad].astype(np.float32) / 255
     margin = min(gray.shape) // 20
     return detail[margin:-margin, margin:-margin]
 

@@ -105,6 +105,28 @@ def _lines(coordinate: np.ndarray, spacing: float, width_px: float, mm_per_px: f
     return np.clip(width_px / 2 + 0.5 - offset, 0, 1)
 
 
+PATTERNS = ("squared", "ruled", "dots", "engineering")  # what a page has printed on it (page_style's "pattern")
+
+
+def _printed(across: np.ndarray, down: np.ndarray, style: dict, mm_per_px: float) -> np.ndarray:
+    """How much of each pixel the page's printing covers (0-1), at page point (``across``,
+    ``down``) mm: its rules; a grid of squares; a dot where the squares' lines would cross,
+    twice as wide; or an engineering grid, its squares at half the darkness and every fifth
+    line 1.6 times as wide at the full darkness."""
+    across, down = across + style["grid_offset"][0], down + style["grid_offset"][1]
+    spacing, line_px, pattern = style["spacing"], style["line_mm"] / mm_per_px, style["pattern"]
+    if pattern == "ruled":
+        return _lines(down, spacing, line_px, mm_per_px)
+    if pattern == "dots":
+        return _lines(down, spacing, 2 * line_px, mm_per_px) * _lines(across, spacing, 2 * line_px, mm_per_px)
+    grid = np.maximum(_lines(down, spacing, line_px, mm_per_px), _lines(across, spacing, line_px, mm_per_px))
+    if pattern == "engineering":
+        bold = np.maximum(_lines(down, 5 * spacing, 1.6 * line_px, mm_per_px),
+                          _lines(across, 5 * spacing, 1.6 * line_px, mm_per_px))
+        grid = np.maximum(0.5 * grid, bold)
+    return grid
+
+
 def page_style(rng: np.random.Generator, ruled: bool = False) -> dict:
     """The parameters of one photo of a written page, each drawn from its range: 4-6 mm
     squares (7-9 mm rules), printed grey, light blue, green or blue, from faint to as dark as
@@ -112,11 +134,13 @@ def page_style(rng: np.random.Generator, ruled: bool = False) -> dict:
     to three tenths of the photo's height, anywhere in its middle half; the page turned up to
     6 degrees, seen at a slant (corners moved up to 4% of the frame), bent by the lens
     (barrel or pincushion), lit unevenly and half the time under a soft shadow; blur, sensor
-    noise and JPEG quality 50-91."""
+    noise and JPEG quality 50-91. The pattern is squared (or ruled) unless it is fixed to
+    another of PATTERNS, which draws nothing more, so a seed draws the same page either way."""
     spacing = rng.uniform(7, 9) if ruled else rng.uniform(4, 6)
     ink = rng.uniform(0.55, 0.95)
     return dict(
-        ruled=ruled, spacing=spacing, digit_mm=spacing * (rng.uniform(1.2, 2.2) if ruled else rng.uniform(2, 4)),
+        pattern="ruled" if ruled else "squared", spacing=spacing,
+        digit_mm=spacing * (rng.uniform(1.2, 2.2) if ruled else rng.uniform(2, 4)),
         digit_share=rng.uniform(0.1, 0.3), turn=rng.uniform(-6, 6), slant=rng.uniform(-0.04, 0.04, (4, 2)),
         curve=rng.uniform(-0.06, 0.06), grid_offset=rng.uniform(0, spacing, 2), ink=ink,
         grid=rng.uniform(0.15, 1.0) * ink, grid_colour=list(GRIDS)[rng.integers(len(GRIDS))],
@@ -137,6 +161,8 @@ def paper_photo(digit: np.ndarray, rng: np.random.Generator, ruled: bool = False
     if set(fixed) - set(style):
         raise TypeError(f"unknown page parameters: {sorted(set(fixed) - set(style))}")
     style.update(fixed)
+    if style["pattern"] not in PATTERNS:
+        raise ValueError(f"pattern must be one of {', '.join(PATTERNS)}, not {style['pattern']!r}")
     w, h = size
     mm_per_px = style["digit_mm"] / (h * style["digit_share"])
     turn = np.radians(style["turn"])
@@ -146,10 +172,7 @@ def paper_photo(digit: np.ndarray, rng: np.random.Generator, ruled: bool = False
     page_to_photo = cv2.getPerspectiveTransform(frame * mm_per_px, photo_corners)
     u, v = _camera(page_to_photo, (w, h), style["curve"])
 
-    spacing, line_px = style["spacing"], style["line_mm"] / mm_per_px
-    grid = _lines(v + style["grid_offset"][1], spacing, line_px, mm_per_px)
-    if not style["ruled"]:
-        grid = np.maximum(grid, _lines(u + style["grid_offset"][0], spacing, line_px, mm_per_px))
+    grid = _printed(u, v, style, mm_per_px)
     transmit = 1 - (style["grid"] * grid)[..., None] * (1 - np.array(GRIDS[style["grid_colour"]], np.float32))
 
     stroke = _pen_stroke(digit, style["pen_mm"] / style["digit_mm"])
@@ -195,10 +218,7 @@ def number_photo(digits: np.ndarray, rng: np.random.Generator, paper: str = "pla
         turn = np.radians(style["turn"])
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32) * mm_per_px
         across, down = xs * np.cos(turn) + ys * np.sin(turn), ys * np.cos(turn) - xs * np.sin(turn)
-        line_px = style["line_mm"] / mm_per_px
-        grid = _lines(down + style["grid_offset"][1], style["spacing"], line_px, mm_per_px)
-        if paper == "squared":
-            grid = np.maximum(grid, _lines(across + style["grid_offset"][0], style["spacing"], line_px, mm_per_px))
+        grid = _printed(across, down, style, mm_per_px)
         transmit *= 1 - (style["grid"] * grid)[..., None] * (1 - np.array(GRIDS[style["grid_colour"]], np.float32))
     return _photographed(style, transmit, written, rng)
 

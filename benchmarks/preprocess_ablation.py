@@ -53,7 +53,7 @@ STEPS: dict[str, tuple[str, list[tuple[object, str, object]]]] = {
         (preprocess, "GRID_PEAK", float("inf"))]),
     "page-lines": ("a page's printed lines, tilted and bent", [
         (preprocess, "page_lines", lambda ink, faint, reach, joined=True: np.zeros(ink.shape, np.uint8))]),
-    "pen-over-lines": ("in a photo, ink twice as dark as the page's lines is a stroke across them", [
+    "pen-over-lines": ("in a photo, ink twice as dark as the page's line it crosses is a stroke across it", [
         (preprocess, "PEN_OVER_LINES", float("inf"))]),
     "flat-ink": ("ink much wider than tall is no digit", [(preprocess, "FLATTEST", float("inf"))]),
     "pale-ink": ("in a photo, pale ink that touches a stroke is the stroke's", [(preprocess, "FAINT", 1.0)]),

@@ -20,7 +20,8 @@ Sets (each printed with its accuracy and size):
   paper, each followed by the same digits in the same pens on white paper (what the pen
   alone leaves readable: the most those pages can read), photographed small on squared paper
   (a twentieth to a tenth of the photo's height: the page's squares a few pixels, as in a
-  photo of a whole page), and drawn on a canvas so large
+  photo of a whole page), on dot-grid and on engineering paper (a bolder line every fifth
+  square; kinds drawn after the preprocessing's rules were set), and drawn on a canvas so large
   they run off its edge (photo_pages.py, each image from its own seed, so a set's first
   images do not change with --count);
 - photos of whole sudokus: the real ones in ../shared/realworld/numbers/sudoku_photos/ (puzzles
@@ -159,22 +160,26 @@ def on_a_board(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]
     return out
 
 
-def photographed(digits: np.ndarray, seed: tuple[int, int], ruled: bool, small: bool = False) -> list[np.ndarray]:
+def photographed(digits: np.ndarray, seed: tuple[int, int], ruled: bool, small: bool = False,
+                 pattern: str | None = None) -> list[np.ndarray]:
     """photo_pages.paper_photo of each digit, each from its own seed (``seed`` and its index),
     drawn by one process per core. ``small``: the digit a twentieth to a tenth of the photo's
     height (SMALL_SHARE), where the page's squares are a few pixels and a light pen's stroke
-    barely wider than its lines, rather than the tenth to three tenths of paper_photo's range."""
-    jobs = [(digit, (*seed, i), ruled, small) for i, digit in enumerate(digits)]
+    barely wider than its lines, rather than the tenth to three tenths of paper_photo's range.
+    ``pattern``: another of photo_pages.PATTERNS printed on the page than squares or rules."""
+    jobs = [(digit, (*seed, i), ruled, small, pattern) for i, digit in enumerate(digits)]
     return map_in_processes(_photo, jobs, os.cpu_count() or 1, chunksize=16)
 
 
 SMALL_SHARE = (0.05, 0.1)  # of the photo's height: a digit written small on a page photographed whole
 
 
-def _photo(job: tuple[np.ndarray, tuple[int, ...], bool, bool]) -> np.ndarray:
-    digit, seed, ruled, small = job
+def _photo(job: tuple[np.ndarray, tuple[int, ...], bool, bool, str | None]) -> np.ndarray:
+    digit, seed, ruled, small, pattern = job
     rng = np.random.default_rng(seed)
     fixed = {"digit_share": rng.uniform(*SMALL_SHARE)} if small else {}
+    if pattern:
+        fixed["pattern"] = pattern
     return photo_pages.paper_photo(digit, rng, ruled=ruled, **fixed)[0]
 
 
@@ -427,6 +432,10 @@ def main(argv: list[str] | None = None) -> int:
                sublabels[photos])
     report("MNIST digits photographed small on squared paper, 800x600",
            photographed(subset[photos], (args.seed, 7), False, small=True), sublabels[photos])
+    half = slice(args.photos // 2)
+    for pattern, key, paper in (("dots", 13, "dot-grid"), ("engineering", 14, "engineering")):
+        report(f"MNIST digits photographed on {paper} paper, 800x600",
+               photographed(subset[half], (args.seed, key), False, pattern=pattern), sublabels[half])
     report("MNIST digits drawn to a canvas's edge, some strokes broken", drawn_off_canvas(subset, args.seed), sublabels)
     if args.sudokus > 0:
         generated_sudokus(predictor, args.sudokus, args.seed, (images.numpy(), labels.numpy()))

@@ -113,6 +113,24 @@ def test_a_page_is_the_same_for_the_same_seed_and_differs_between_seeds(digits):
         photo_pages.paper_photo(digits[3], np.random.default_rng(5), tilt=3)
 
 
+@pytest.mark.parametrize("seed", [27, 91, 102, 175, 199])
+def test_an_engineering_grids_bolder_lines_are_lines_not_a_pen(digits, seed):
+    """On engineering paper every fifth line is bolder, about twice as dark as the rest: as
+    dark as the lines around it, not as a pen's stroke across them, so it is taken out and
+    the digit found (each of these pages lost its digit to a bold line when the pen was told
+    from the lines by all the lines' ink at once)."""
+    photo, box = photo_pages.paper_photo(digits[seed % 10], np.random.default_rng((seed, 14)),
+                                         pattern="engineering", shadow=0.0)
+    found = find_digit(photo)
+    assert found is not None, "no digit found"
+    assert overlap(found.box, box) > 0.6, (found.box, box)
+
+
+def test_a_page_pattern_must_be_one_the_pages_know(digits):
+    with pytest.raises(ValueError, match="pattern must be one of"):
+        photo_pages.paper_photo(digits[3], np.random.default_rng(5), pattern="hexagons")
+
+
 @pytest.mark.parametrize("digit, turn, curve, grid_colour", [
     (1, 5.0, -0.05, "grey"), (4, -5.0, 0.05, "light blue"), (7, 3.0, -0.06, "green"), (5, -2.0, 0.04, "grey"),
 ])

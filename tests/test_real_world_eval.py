@@ -136,10 +136,12 @@ def test_the_small_photos_hold_their_digit_a_twentieth_to_a_tenth_of_the_photos_
                         lambda digit, rng, ruled=False, **fixed: drawn.append(fixed) or (np.zeros((2, 2, 3)), None))
     digit = np.zeros((28, 28), np.uint8)
     for i in range(20):
-        evaluation._photo((digit, (0, 7, i), False, True))
+        evaluation._photo((digit, (0, 7, i), False, True, None))
     shares = [fixed["digit_share"] for fixed in drawn]
     assert all(0.05 <= share <= 0.1 for share in shares) and len(set(shares)) == 20
-    evaluation._photo((digit, (0, 7, 0), False, True))
+    evaluation._photo((digit, (0, 7, 0), False, True, None))
     assert drawn[-1]["digit_share"] == shares[0]  # the same seed, the same photo
-    evaluation._photo((digit, (0, 2, 0), False, False))
+    evaluation._photo((digit, (0, 2, 0), False, False, None))
     assert drawn[-1] == {}
+    evaluation._photo((digit, (0, 13, 0), False, False, "dots"))
+    assert drawn[-1] == {"pattern": "dots"}

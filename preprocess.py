@@ -615,14 +615,15 @@ def page_lines(ink: np.ndarray, faint: float, reach: float, joined: bool = True)
         found = cv2.warpAffine(found, turn, (vw, vh), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
         traced = np.maximum(traced, found.T if turned else found)
     nearest = cv2.dilate(traced, np.ones((3, 3), np.uint8))  # each line and a pixel either side
-    if not traced.any() or min(h, w) < SHEET_PHOTO_SIDE:
+    on = traced > 0
+    if not on.any() or min(h, w) < SHEET_PHOTO_SIDE:
         return (nearest > 0).astype(np.uint8)
-    numbers, values = traced[traced > 0], ink[traced > 0]  # in a photo, ink much darker than its line's own
+    numbers, values = traced[on], ink[on]  # in a photo, ink much darker than its line's own
     order = np.lexsort((values, numbers))  # is a stroke that crosses the line: the pen's
     numbers, values = numbers[order], values[order]
     first = np.searchsorted(numbers, np.arange(number + 2))
-    own = values[np.minimum((first[:-1] + first[1:]) // 2, len(values) - 1)]  # each line's median ink
-    own = np.maximum(own, float(np.median(values)))
+    middle = np.minimum((first[:-1] + first[1:]) // 2, len(values) - 1)
+    own = np.maximum(values[middle], float(np.median(values)))  # each line's median ink, all the lines' at least
     return ((nearest > 0) & (ink <= PEN_OVER_LINES * own[nearest])).astype(np.uint8)
 
 

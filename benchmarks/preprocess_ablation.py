@@ -55,6 +55,8 @@ STEPS: dict[str, tuple[str, list[tuple[object, str, object]]]] = {
         (preprocess, "page_lines", lambda ink, faint, reach, joined=True: np.zeros(ink.shape, np.uint8))]),
     "pen-over-lines": ("in a photo, ink twice as dark as the page's line it crosses is a stroke across it", [
         (preprocess, "PEN_OVER_LINES", float("inf"))]),
+    "printed-dots": ("in a photo, many specks alike and apart beside a stroke are a dot-grid page's printing", [
+        (preprocess, "_printed_dots", lambda stats, centroids, size: np.zeros(len(stats), bool))]),
     "flat-ink": ("ink much wider than tall is no digit", [(preprocess, "FLATTEST", float("inf"))]),
     "pale-ink": ("in a photo, pale ink that touches a stroke is the stroke's", [(preprocess, "FAINT", 1.0)]),
     "outline-bars": ("an outline round the digit, thinner bars beside it", [

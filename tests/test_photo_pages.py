@@ -126,6 +126,17 @@ def test_an_engineering_grids_bolder_lines_are_lines_not_a_pen(digits, seed):
     assert overlap(found.box, box) > 0.6, (found.box, box)
 
 
+
+@pytest.mark.parametrize("seed", [42, 134, 278])
+def test_a_dot_grids_dots_are_the_page_not_the_digit(digits, seed):
+    """Dot-grid paper has no line to trace, only a dot where the squares' lines would cross:
+    the dots are the page's printing, and none may be taken with the digit (each of these
+    pages had the dots round its digit taken with it while a page without lines was clean)."""
+    photo, box = photo_pages.paper_photo(digits[seed % 10], np.random.default_rng((seed, 13)), pattern="dots")
+    found = find_digit(photo)
+    assert found is not None, "no digit found"
+    assert overlap(found.box, box) > 0.6, (found.box, box)
+
 def test_a_page_pattern_must_be_one_the_pages_know(digits):
     with pytest.raises(ValueError, match="pattern must be one of"):
         photo_pages.paper_photo(digits[3], np.random.default_rng(5), pattern="hexagons")

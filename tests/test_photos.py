@@ -345,6 +345,20 @@ def test_a_dry_pen_s_crumbs_inside_the_digit_stay_and_dust_outside_it_goes(font)
     assert digits["crumbled"].sum() - digits["bare"].sum() > 0.8 * crumb_ink  # the crumbs are in the digit read
 
 
+
+@pytest.mark.parametrize("digit, step, size", [(0, 12, 300), (8, 12, 300), (3, 10, 200)])
+def test_a_digit_drawn_in_dots_is_the_digit_not_a_dot_grid(font, digit, step, size):
+    """Strokes drawn in dots alone (a dry pen, a dotted line): many specks alike and apart,
+    as a dot-grid page's are, but with no stroke beside them; they are the digit, whole."""
+    ink = cropped_glyph(font, digit, size)
+    dots = np.zeros_like(ink)
+    dots[::step, ::step] = 1
+    dotted = ink * cv2.dilate(dots, np.ones((3, 3), np.uint8))
+    page = paper(360, 360)
+    bounds = put(page, dotted, 30, 40, strength=0.8)
+    found = find_digit(np.clip(page, 0, 1))
+    assert overlap(found.box, bounds) > 0.9, (found.box, bounds)
+
 def vignetting(height, width, falloff):
     """A camera's light falling off from the middle of the frame: ``falloff`` of it lost at the corners."""
     y = np.linspace(-1, 1, height, dtype=np.float32)[:, None]

@@ -126,7 +126,6 @@ def test_an_engineering_grids_bolder_lines_are_lines_not_a_pen(digits, seed):
     assert overlap(found.box, box) > 0.6, (found.box, box)
 
 
-
 @pytest.mark.parametrize("seed", [42, 134, 278])
 def test_a_dot_grids_dots_are_the_page_not_the_digit(digits, seed):
     """Dot-grid paper has no line to trace, only a dot where the squares' lines would cross:
@@ -136,6 +135,7 @@ def test_a_dot_grids_dots_are_the_page_not_the_digit(digits, seed):
     found = find_digit(photo)
     assert found is not None, "no digit found"
     assert overlap(found.box, box) > 0.6, (found.box, box)
+
 
 def test_a_page_pattern_must_be_one_the_pages_know(digits):
     with pytest.raises(ValueError, match="pattern must be one of"):

@@ -345,7 +345,6 @@ def test_a_dry_pen_s_crumbs_inside_the_digit_stay_and_dust_outside_it_goes(font)
     assert digits["crumbled"].sum() - digits["bare"].sum() > 0.8 * crumb_ink  # the crumbs are in the digit read
 
 
-
 @pytest.mark.parametrize("digit, step, size", [(0, 12, 300), (8, 12, 300), (3, 10, 200)])
 def test_a_digit_drawn_in_dots_is_the_digit_not_a_dot_grid(font, digit, step, size):
     """Strokes drawn in dots alone (a dry pen, a dotted line): many specks alike and apart,
@@ -358,6 +357,7 @@ def test_a_digit_drawn_in_dots_is_the_digit_not_a_dot_grid(font, digit, step, si
     bounds = put(page, dotted, 30, 40, strength=0.8)
     found = find_digit(np.clip(page, 0, 1))
     assert overlap(found.box, bounds) > 0.9, (found.box, bounds)
+
 
 def vignetting(height, width, falloff):
     """A camera's light falling off from the middle of the frame: ``falloff`` of it lost at the corners."""

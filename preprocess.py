@@ -42,6 +42,7 @@ WORK_BOX = 4 * DIGIT_BOX  # stroke width is judged and adjusted at 4x the final 
 FINE_PEN, THIN_PEN, TARGET_PEN = 3, 6, 11
 NUDGES = ((1, 0), (-1, 0), (0, 1), (0, -1))  # a pixel down, up, right, left; see nudged()
 MIN_CONTRAST = 0.2  # a digit's ink differs from its paper by at least this much (0-1 scale)
+FAINTEST = 0.08  # a stroke's least contrast (0-1, over 3x3): a fine pen's, photographed small in dim light (_best_digit)
 FAINT = 0.22  # of the peak: in a photo, ink this pale joins a stroke it touches (_cut_out; docs/preprocessing.md)
 FLAT_GROUND = 0.5  # of the paper at one grey level exactly: a computer's canvas or a scan's clipped white (_flat_ground)
 FLAT_LEVELS = 8  # grey levels (of 255) that one flat colour spans: a brush's soft edge, ink a few levels apart
@@ -734,8 +735,10 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float, flattest: float
         ink = _without_grid(ink)
         smooth = cv2.blur(ink, (3, 3))
     peak = float(smooth[lines == 0].max(initial=0))  # the digit's contrast, not the grid's
-    if peak < MIN_CONTRAST / 2 or peak < 8 * noise:
+    if peak < FAINTEST or peak < 8 * noise:
         return []  # blank: nothing stands out from the paper's grain
+    if peak < MIN_CONTRAST / 2 and lines.any() and peak < PEN_OVER_LINES * float(np.median(cv2.blur(original, (3, 3))[lines > 0])):
+        return []  # faint ink no darker than the page's lines is what is left of them (docs/preprocessing.md, step 6)
     if peak < FALLOFF_INK:  # faint: measured again against a smooth surface fitted to the paper, which bends
         faint = np.minimum(ink, np.maximum(_paper_surface(paper) - paper, 0))  # with light falling off to the corners
         if float(cv2.blur(faint, (3, 3))[lines == 0].max(initial=0)) < MIN_CONTRAST / 4:

@@ -11,7 +11,8 @@ variant, so the differences are the step's alone. Sets: the real images in
 (benchmarks/real_world_eval.py): in a fine pen, in a bold marker, small and off-centre, on
 squared paper in a thin pen, on a sheet on a desk, photographed on squared and ruled paper
 (the squared also small in the frame), and drawn off a canvas's edge; and photos of blank
-pages, plain and squared or ruled, where the right answer is "no digit". Prints a Markdown
+pages, plain and squared or ruled, the squared or ruled also photographed whole (their squares
+a few pixels), where the right answer is "no digit". Prints a Markdown
 table: the whole path's accuracy, and each variant's difference from it in images.
 """
 
@@ -45,6 +46,8 @@ STEPS: dict[str, tuple[str, list[tuple[object, str, object]]]] = {
         (preprocess, "_window", lambda gray, dark_ink: max(5, min(gray.shape) // 2) | 1)]),
     "sheet": ("a sheet of paper on a darker desk", [(preprocess, "_sheet", lambda gray: None)]),
     "falloff": ("light falling off to the corners is no ink", [(preprocess, "FALLOFF_INK", 0.0)]),
+    "faintest": ("ink from 0.08 to 0.1 of the scale is a stroke unless the page's lines are half as dark (else none is)", [
+        (preprocess, "FAINTEST", 0.1)]),
     "straight-lines": ("straight lines and frame edges", [
         (preprocess, "_remove_lines", lambda mask, reach, frames=True: np.zeros_like(mask))]),
     "flat-ground": ("a flat ground is a whole canvas: no frame's edge, no page's lines, all it joins is the digit", [
@@ -105,6 +108,9 @@ def draw_sets(data_dir: Path, realworld: Path, count: int, seed: int) -> dict[st
     nothing = np.zeros((count, 28, 28), np.uint8)  # squared and ruled pages with nothing written on them
     sets["blank squared or ruled"] = (rwe.photographed(nothing[::2], (seed, 11), ruled=False)
                                       + rwe.photographed(nothing[1::2], (seed, 12), ruled=True), [None] * count)
+    sets["blank page photographed whole"] = (rwe.photographed(nothing[::2], (seed, 21), ruled=False, small=True)
+                                             + rwe.photographed(nothing[1::2], (seed, 22), ruled=True, small=True),
+                                             [None] * count)
     return sets
 
 

@@ -729,7 +729,7 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float, flattest: float
     if not flat:  # the page's lines are looked for in all the ink, where straight runs were taken too
         lines |= page_lines(ink, max(4 * noise, 0.04, 0.15 * float(smooth.max())), 0.9 if tight else 0.6,
                              joined=not tight)
-    original = ink
+    original, original_smooth = ink, smooth  # before a photo's grid is notched out
     photo = not flat and min(h, w) >= SHEET_PHOTO_SIDE
     if photo:  # a grid too fine to follow is notched out
         ink = _without_grid(ink)
@@ -737,7 +737,7 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float, flattest: float
     peak = float(smooth[lines == 0].max(initial=0))  # the digit's contrast, not the grid's
     if peak < FAINTEST or peak < 8 * noise:
         return []  # blank: nothing stands out from the paper's grain
-    if peak < MIN_CONTRAST / 2 and lines.any() and peak < PEN_OVER_LINES * float(np.median(cv2.blur(original, (3, 3))[lines > 0])):
+    if peak < MIN_CONTRAST / 2 and lines.any() and peak < PEN_OVER_LINES * float(np.median(original_smooth[lines > 0])):
         return []  # faint ink no darker than the page's lines is what is left of them (docs/preprocessing.md, step 6)
     if peak < FALLOFF_INK:  # faint: measured again against a smooth surface fitted to the paper, which bends
         faint = np.minimum(ink, np.maximum(_paper_surface(paper) - paper, 0))  # with light falling off to the corners

@@ -749,7 +749,9 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float, flattest: float
     count, labels, stats, centroids = _pieces(mask, bridge)
     if count <= 1:
         return []
-    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
+    # a piece weighs its ink above the mask's threshold, squared: a pen's stroke stands well above it, a web of
+    # a faint grid that just crosses it hardly at all, however many pixels (docs/preprocessing.md, step 8)
+    mass = np.bincount(labels.ravel(), weights=(np.maximum(ink - low, 0) ** 2).ravel(), minlength=count)
     strong = np.bincount(labels.ravel(), weights=(ink > max(low, 0.5 * peak)).ravel(), minlength=count)
     inked = labels > 0
     brightest = np.zeros(count)

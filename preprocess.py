@@ -750,7 +750,8 @@ def _best_digit(paper: np.ndarray, window: int, enlarged: float, flattest: float
     if count <= 1:
         return []
     # a piece weighs its ink above the mask's threshold, squared: a pen's stroke stands well above it, a web of
-    # a faint grid that just crosses it hardly at all, however many pixels (docs/preprocessing.md, step 8)
+    # a faint grid that just crosses it hardly at all, however many pixels. real_world_eval.py's small squared
+    # photos 97.60% against 97.30% by ink alone (seed 1's model); no real image boxed otherwise (docs, step 8)
     mass = np.bincount(labels.ravel(), weights=(np.maximum(ink - low, 0) ** 2).ravel(), minlength=count)
     strong = np.bincount(labels.ravel(), weights=(ink > max(low, 0.5 * peak)).ravel(), minlength=count)
     inked = labels > 0

@@ -133,9 +133,9 @@ def test_a_pale_web_of_strokes_beside_a_small_digit_is_not_the_digit(font):
         x = np.arange(330, 600)
         for _ in range(14):
             height, period, y = rng.uniform(10, 30), rng.uniform(30, 80), rng.uniform(150, 380)
-            level = np.stack([x, y + height * np.sin(x / period + rng.uniform(0, 6))], 1)
-            upright = np.stack([y + 180 + height * np.sin(x / period), x - 200], 1)
-            cv2.polylines(web, [level.astype(np.int32), upright.astype(np.int32)], False, 1.0, 2)
+            across = np.stack([x, y + height * np.sin(x / period + rng.uniform(0, 6))], 1)
+            down = np.stack([y + 180 + height * np.sin(x / period), x - 200], 1)
+            cv2.polylines(web, [across.astype(np.int32), down.astype(np.int32)], False, 1.0, 2)
         page -= 0.42 * 0.6 * cv2.GaussianBlur(web, (0, 0), 0.7)
         bounds = put(page, glyph(font, digit, 80), 200, 230, strength=0.6)
         result = find_digit(np.round(np.clip(page, 0, 1) * 255).astype(np.uint8))

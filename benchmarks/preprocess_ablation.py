@@ -106,11 +106,10 @@ def draw_sets(data_dir: Path, realworld: Path, count: int, seed: int) -> dict[st
     blank = np.random.default_rng([seed, 10])
     sets["blank page"] = ([blank_page(blank) for _ in range(count)], [None] * count)
     nothing = np.zeros((count, 28, 28), np.uint8)  # squared and ruled pages with nothing written on them
-    sets["blank squared or ruled"] = (rwe.photographed(nothing[::2], (seed, 11), ruled=False)
-                                      + rwe.photographed(nothing[1::2], (seed, 12), ruled=True), [None] * count)
-    sets["blank page photographed whole"] = (rwe.photographed(nothing[::2], (seed, 21), ruled=False, small=True)
-                                             + rwe.photographed(nothing[1::2], (seed, 22), ruled=True, small=True),
-                                             [None] * count)
+    for name, (squared, ruled), small in (("blank squared or ruled", (11, 12), False),
+                                          ("blank page photographed whole", (21, 22), True)):
+        sets[name] = (rwe.photographed(nothing[::2], (seed, squared), ruled=False, small=small)
+                      + rwe.photographed(nothing[1::2], (seed, ruled), ruled=True, small=small), [None] * count)
     return sets
 
 

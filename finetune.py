@@ -116,11 +116,12 @@ def read_folder(folder: Path, whole_image: bool, workers: int) -> Dataset:
 
 
 def every_reading(data: Dataset, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """The images at ``index`` to train on, each reading of each one (the digit as found, and
-    the central piece alone where pieces were joined to it) with the image's label: the
-    model learns the digit however the search framed it, and inference.py weighs every
-    reading. It read 1.1 points more meter crops than the first reading alone (5-fold, seeds
-    1-3) and 1 more ruled-paper crop in 100; canvas drawings and form cells alike."""
+    """The images at ``index`` to train on, each reading of each one (the digit as found, the
+    central piece alone where pieces were joined to it, and a crop taller than wide whole)
+    with the image's label: the model learns the digit however the search framed it, and
+    inference.py weighs every reading. It read 1.1 points more meter crops than the first
+    reading alone (5-fold, seeds 1-3) and 1 more ruled-paper crop in 100; canvas drawings and
+    form cells alike."""
     x = np.concatenate([data.readings[i] for i in index])
     y = np.concatenate([np.full(len(data.readings[i]), data.labels[i]) for i in index])
     return torch.from_numpy(x), torch.from_numpy(y)

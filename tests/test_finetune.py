@@ -289,3 +289,33 @@ def test_the_benchmark_without_mnist_or_a_model_says_what_to_do(tmp_path, capsys
     assert benchmark.main(["--drawn", "--model", str(model), "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "MNIST/raw" in err
+
+
+def test_drawn_meters_are_a_seeded_folder_finetune_reads(tmp_path, capsys, monkeypatch):
+    """drawn_meters.py draws meter windows in fonts training never saw, as class folders; the
+    same seed draws the same folder, and without such a font it says so and writes nothing."""
+    import importlib
+    import shutil
+
+    import fonts
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    drawn_meters = importlib.import_module("drawn_meters")
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    shutil.copy(fonts.resolve_font("DejaVuSans"), trained)  # a face training draws is no held-out font
+    assert drawn_meters.main([str(tmp_path / "none"), "--fonts", str(trained)]) == 2
+    assert "no font that training never saw" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+    unseen = tmp_path / "unseen"
+    unseen.mkdir()
+    shutil.copy(fonts.resolve_font("DejaVuSerif-Bold"), unseen / "SomeSerif.ttf")  # one under another name
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for folder in folders:
+        assert drawn_meters.main([str(folder), "--fonts", str(unseen), "--per-digit", "2", "--seed", "3"]) == 0
+    classes, files = finetune.class_folders(folders[0])
+    assert classes == tuple("0123456789") and [len(f) for f in files] == [2] * 10
+    assert all(a.read_bytes() == b.read_bytes()
+               for a, b in zip(sorted(folders[0].rglob("*.png")), sorted(folders[1].rglob("*.png"))))
+    assert drawn_meters.main([str(folders[0]), "--fonts", str(unseen)]) == 2  # never over a folder
+    assert "exists" in capsys.readouterr().err

@@ -300,15 +300,38 @@ def sliver_above(ink):
 def test_a_piece_joined_to_a_meter_digit_leaves_the_digit_alone_as_another_reading(font, digit):
     ink = cropped_glyph(font, digit, 80)
     drum, bounds = sliver_above(ink)
-    assert find_digit(np.where(np.arange(len(drum))[:, None] < bounds[1], 0.75, drum)).alternatives == ()  # one piece
+    whole = (0, 0, drum.shape[1], drum.shape[0])  # a crop taller than wide: the whole crop is the last reading
+    one_piece = find_digit(np.where(np.arange(len(drum))[:, None] < bounds[1], 0.75, drum))
+    assert [reading.box for reading in one_piece.alternatives] == [whole]
     found = find_digit(drum)
-    assert len(found.alternatives) == 1
+    assert [reading.box for reading in found.alternatives[1:]] == [whole]
     alone = found.alternatives[0]
     assert similarity(alone.image, mnist_like(glyph(font, digit, 64))) > 0.85
     assert overlap(alone.box, bounds) > 0.8, (alone.box, bounds)  # whole, the box holds the sliver: 0.75
     examined, shown, _ = examine(drum, preview=True)  # the report shows the box of the reading taken
     assert np.array_equal(shown, preview_with_box(drum, found.box))
     assert np.array_equal(examined.alternatives[0].preview, preview_with_box(drum, alone.box))
+
+
+def test_a_crop_shaped_like_a_digits_box_is_read_whole_too(font):
+    """A crop taller than wide may be a meter's window, the digit's own box: the whole crop,
+    as finetune.py --whole-image reads it, is its last reading, for a model fine-tuned on such
+    crops to weigh where the search frames a bar. A crop as wide as tall (a form's cell) or a
+    photo is not a digit's box."""
+    from preprocess import whole_digit
+
+    ink = cropped_glyph(font, 7, 60)
+    for height, width, whole in ((90, 60, True), (90, 90, False), (60, 90, False), (400, 300, False)):
+        page = paper(height, width)
+        bounds = put(page, ink, (height - ink.shape[0]) // 2, (width - ink.shape[1]) // 2)
+        page = np.clip(page, 0, 1)
+        found = find_digit(page)
+        assert overlap(found.box, bounds) > 0.8, (found.box, bounds)  # the search's reading stays the first
+        boxes = [reading.box for reading in found.readings]
+        assert (boxes[-1] == (0, 0, width, height)) == whole, (height, width, boxes)
+        assert len(boxes) == 1 + whole, (height, width, boxes)  # one piece on a clean crop: no other reading
+        if whole:
+            assert np.array_equal(found.readings[-1].image, whole_digit(page).image)
 
 
 @pytest.mark.parametrize("digit", [1, 4])

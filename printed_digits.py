@@ -133,8 +133,8 @@ def _scene_digit(digit: int, font, kind: int, rng: np.random.Generator, tries: i
             scene = _plain_glyph(digit, font, rng)
         elif kind == 1:  # a drum, lettered in the font or in DIN's; the digits before and after it may show
             din = rng.random() < 0.5
-            draw = (lambda d: din_digit(d, rng)) if din else (lambda d: _glyph(d, font, rng))  # noqa: E731
-            scene = meter_window(draw(digit), rng, neighbours=(draw((digit + 1) % 10), draw((digit + 9) % 10)))
+            scene = drum_window(digit, (lambda d: din_digit(d, rng)) if din else (lambda d: font_glyph(d, font, rng)),
+                                rng)
         else:
             scene = meter_window(seven_segment(digit, rng), rng)
         found = find_digit(scene)
@@ -157,13 +157,14 @@ def box_overlap(found: tuple[int, int, int, int], truth: tuple[int, int, int, in
     return inter / (area(found) + area(truth) - inter)
 
 
-def _glyph(digit: int, font, rng: np.random.Generator) -> Image.Image:
+def font_glyph(digit: int, font, rng: np.random.Generator) -> Image.Image:
+    """The digit in ``font``, white on black, drawn heavier now and then."""
     stroke = float(rng.choice([0.0, rng.uniform(0.0, 0.04)]))
     return draw_glyph(str(digit), font, stroke)
 
 
 def _plain_glyph(digit: int, font, rng: np.random.Generator) -> Image.Image:
-    glyph = _glyph(digit, font, rng)
+    glyph = font_glyph(digit, font, rng)
     return glyph.rotate(float(rng.uniform(-5, 5)), resample=Image.Resampling.BICUBIC, expand=True)
 
 
@@ -266,6 +267,12 @@ def seven_segment(digit: int, rng: np.random.Generator, height: int = 96) -> Ima
     canvas = canvas.transform((width + int(slant * height), height), Image.Transform.AFFINE,
                               (1, slant, -slant * height, 0, 1, 0), resample=Image.Resampling.BILINEAR)
     return canvas.crop(canvas.point(lambda v: 255 if v > 128 else 0).getbbox())  # the lit segments' box
+
+
+def drum_window(digit: int, draw: Callable[[int], Image.Image], rng: np.random.Generator) -> Image.Image:
+    """A meter drum's window showing ``digit`` as ``draw`` letters it, with slivers of the next
+    digit up the drum and the one before it below (``meter_window``)."""
+    return meter_window(draw(digit), rng, neighbours=(draw((digit + 1) % 10), draw((digit + 9) % 10)))
 
 
 def meter_window(glyph: Image.Image, rng: np.random.Generator,

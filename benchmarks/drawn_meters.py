@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from fonts import load_font  # noqa: E402
-from printed_digits import _glyph, meter_window, seven_segment  # noqa: E402
+from printed_digits import drum_window, font_glyph, meter_window, seven_segment  # noqa: E402
 from real_world_eval import held_out_fonts  # noqa: E402
 
 SEVEN_SEGMENT = 0.15  # of the windows are 7-segment displays; the rest are drums
@@ -44,8 +44,7 @@ def draw(folder: Path, fonts: list[str], per_digit: int, seed: int) -> None:
             if rng.random() < SEVEN_SEGMENT:
                 window = meter_window(seven_segment(digit, rng), rng)
             else:
-                glyphs = [_glyph(d % 10, font, rng) for d in (digit, digit + 1, digit + 9)]
-                window = meter_window(glyphs[0], rng, neighbours=(glyphs[1], glyphs[2]))
+                window = drum_window(digit, lambda d: font_glyph(d, font, rng), rng)
             window.save(folder / str(digit) / f"{k:03d}.png")
 
 

@@ -46,7 +46,7 @@ def train_runs(args: argparse.Namespace) -> None:
                     print(f"{name}: kept from before", flush=True)
                     continue
                 command = [sys.executable, str(ROOT / "train.py"), "--data-dir", str(args.data_dir), "--seed", str(seed),
-                           "--run-name", name, "--runs-dir", str(args.runs_dir), "--output", f"{scratch}/m.pth",
+                           "--epochs", "10", "--run-name", name, "--runs-dir", str(args.runs_dir), "--output", f"{scratch}/m.pth",
                            "--plot", f"{scratch}/p.png", *VARIANTS[variant]]
                 done = subprocess.run(command, capture_output=True, text=True)
                 last = (done.stdout.strip().splitlines() or [""])[-1]

@@ -336,7 +336,8 @@ def test_a_crop_shaped_like_a_digits_box_is_read_whole_too(font):
 
 @pytest.mark.parametrize("digit", [1, 4])
 def test_real_model_reads_a_meter_digit_under_the_next_digits_sliver(real_model, font, digit):
-    """Read whole, the sliver makes a 1 a 5 or 7 and a 4 a 7; the digit alone is surer."""
+    """A network that never saw a drum's slivers reads the sliver joined to a 1 as a 5 or 7 and
+    to a 4 as a 7; the digit alone is surer. One taught such windows may read either."""
     from explain import read_as_inference_does
     from inference import Predictor
     from model import load_model
@@ -344,7 +345,8 @@ def test_real_model_reads_a_meter_digit_under_the_next_digits_sliver(real_model,
     drum, bounds = sliver_above(cropped_glyph(font, digit, 80))
     result = Predictor.from_file(real_model).predict([drum])[0]
     assert result.prediction == digit, result.top_k(3)
-    assert overlap(result.box, bounds) > 0.8, (result.box, bounds)
+    holds_the_digit = all(abs(a - b) <= 2 or (a < b) == (k < 2) for k, (a, b) in enumerate(zip(result.box, bounds)))
+    assert holds_the_digit and overlap(result.box, bounds) > 0.65, (result.box, bounds)  # the sliver at most beside it
     model, checkpoint = load_model(real_model)  # explain.py explains the same reading
     assert read_as_inference_does(model, checkpoint.mean, checkpoint.std, find_digit(drum))[0].box == result.box
 

@@ -63,9 +63,25 @@ def test_drum_windows_show_at_most_a_sliver_of_the_neighbouring_digits():
 
 def test_printed_digits_mix_all_three_scenes_and_stay_balanced():
     images, labels = pd.printed_digits(2, seed=0, fonts=("DejaVuSans",))
-    per_digit = 2 * (1 + pd.METER_SCENES_PER_GLYPH)
-    assert images.shape == (10 * per_digit, 28, 28) and np.bincount(labels).tolist() == [per_digit] * 10
-    assert all(image.max() == 255 for image in images)
+    scenes, meters = 2 * (1 + pd.METER_SCENES_PER_GLYPH), 2 * pd.METER_SCENES_PER_GLYPH
+    counts = np.bincount(labels, minlength=10)
+    assert all(scenes <= n <= scenes + meters for n in counts)
+    assert counts.sum() >= 10 * (scenes + meters // 2)  # most windows are read whole too, as a real crop is
+    peaks = images.reshape(len(images), -1).max(1)
+    assert (peaks == 255).sum() >= 10 * scenes and peaks.min() > 128  # each digit's crop stretched; whole windows shrunk
+    plain, plain_labels = pd.printed_digits(2, seed=0, fonts=("DejaVuSans",), whole_windows=False)
+    assert np.bincount(plain_labels).tolist() == [scenes] * 10 and (plain.reshape(len(plain), -1).max(1) == 255).all()
+
+
+def test_a_meter_window_read_whole_too_is_a_second_picture_of_its_digit():
+    font = load_font(resolve_font("DejaVuSans"), 48)
+    rng = np.random.default_rng(6)
+    pairs = [pd._scene_pictures(digit, font, 1 + digit % 2, rng) for digit in range(10)]
+    assert len(pd._scene_pictures(3, font, 0, rng)) == 1  # a plain glyph has no window to read whole
+    doubled = [pictures for pictures in pairs if len(pictures) == 2]
+    assert len(doubled) >= 7
+    for digit_only, whole in doubled:  # the whole window holds the frame and slivers the digit's crop leaves out
+        assert digit_only.shape == whole.shape == (28, 28) and not np.array_equal(digit_only, whole)
 
 
 def test_workers_draw_exactly_what_one_process_draws():
@@ -80,7 +96,7 @@ def test_workers_draw_exactly_what_one_process_draws():
 def test_drawn_digits_are_kept_and_read_back_only_while_what_made_them_is_the_same(tmp_path, monkeypatch):
     fonts = ("DejaVuSans",)
     images, labels = pd.printed_digits(1, seed=3, fonts=fonts, cache_dir=tmp_path)
-    assert images.shape == (10 * (1 + pd.METER_SCENES_PER_GLYPH), 28, 28) and len(list(tmp_path.iterdir())) == 1
+    assert len(images) >= 10 * (1 + pd.METER_SCENES_PER_GLYPH) and len(list(tmp_path.iterdir())) == 1
 
     def no_drawing(*args):
         raise AssertionError("drew again although the same digits were kept")
@@ -102,9 +118,10 @@ def test_drawn_digits_are_kept_and_read_back_only_while_what_made_them_is_the_sa
 
 
 def test_the_cache_key_follows_the_preprocessing_source(monkeypatch, tmp_path):
-    key = pd._cache_key(1, 3, ("DejaVuSans",))
-    assert pd._cache_key(1, 3, ("DejaVuSans",)) == key and pd._cache_key(2, 3, ("DejaVuSans",)) != key
+    key = pd._cache_key(1, 3, ("DejaVuSans",), True)
+    assert pd._cache_key(1, 3, ("DejaVuSans",), True) == key and pd._cache_key(2, 3, ("DejaVuSans",), True) != key
+    assert pd._cache_key(1, 3, ("DejaVuSans",), False) != key  # the windows read whole are part of what is drawn
     edited = tmp_path / "preprocess.py"
     edited.write_bytes(Path(pd.preprocess.__file__).read_bytes() + b"\n# a change\n")
     monkeypatch.setattr(pd.preprocess, "__file__", str(edited))
-    assert pd._cache_key(1, 3, ("DejaVuSans",)) != key
+    assert pd._cache_key(1, 3, ("DejaVuSans",), True) != key

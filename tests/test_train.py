@@ -1,3 +1,4 @@
+import re
 import signal
 import subprocess
 import sys
@@ -60,8 +61,10 @@ def test_printed_digits_join_the_training_set_only(tiny_mnist, tmp_path, capsys)
     assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "1", "--printed-digits", "1")) == 0
     out = capsys.readouterr().out
     scenes = METER_SCENES_PER_GLYPH
-    printed = 21 * 10 * (1 + scenes)
-    assert f"Printed digits: {printed} (21 fonts x 10 digits x 1 glyphs and {scenes} meter scenes) added to training" in out
+    found = re.search(rf"Printed digits: (\d+) \(21 fonts x 10 digits x 1 glyphs and {scenes} meter scenes, "
+                      r"(\d+) windows read whole too\) added to training", out)
+    printed, whole = int(found[1]), int(found[2])
+    assert printed == 21 * 10 * (1 + scenes) + whole and 0 < whole <= 21 * 10 * scenes
     assert "MNIST: 300 training, 100 validation, 100 test images" in out
     assert load_checkpoint(tmp_path / "model.pth").meta["args"]["printed_digits"] == 1
     scheduler = load_checkpoint(tmp_path / "model_last.pth").extra["scheduler"]

@@ -84,7 +84,9 @@ def test_presets_fill_what_the_flags_leave_and_flags_win():
     assert args.european_forms == 0
     args = train.parse_args([])
     assert (args.activation, args.pooling, args.batch_norm, args.dropout, args.augment, args.printed_digits,
-            args.european_forms) == ("relu", "max", False, 0.0, True, 5, 1500)
+            args.european_forms, args.epochs) == ("relu", "max", False, 0.0, True, 5, 1500, 12)
+    assert train.parse_args(["--preset", "numbers"]).epochs == 10  # more read fewer check amounts
+    assert train.parse_args(["--preset", "numbers", "--epochs", "3"]).epochs == 3
 
 
 @pytest.mark.parametrize("flags", [["--preset", "lenet1998"], ["--batch-norm", "--dropout", "0.3"],

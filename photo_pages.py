@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -32,6 +33,7 @@ from preprocess import find_digit, stroke_width
 from printed_digits import box_overlap, kept_in
 
 PHOTO_SIZE = (800, 600)  # a phone photo, scaled down; the preprocessing searches at 640 pixels anyway
+PAGE_SHARES = {"squared": 4, "ruled": 2, "edge": 3}  # of training's pages, as training_pages shares them
 TRAINING_SIZE = (400, 300)  # training's pages: the digit found as in PHOTO_SIZE, drawn and searched in a fifth of the time
 # colours as what each lets through of white light (RGB, 0-1): ink and printed lines
 PENS = {"black": (0.12, 0.12, 0.14), "blue": (0.16, 0.24, 0.62), "dark blue": (0.1, 0.12, 0.35),
@@ -296,10 +298,12 @@ def canvas_drawing(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def training_pages(digits: np.ndarray, labels: np.ndarray, count: int, seed: int, workers: int = 1,
-                   cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` of ``digits`` (the training split's, uint8 28x28) drawn onto pages, four in
-    nine photographed on squared paper, two on ruled paper and three drawn to a canvas's edge,
-    and found again by the preprocessing: uint8 (N, 28, 28) and their labels. The network
+                   cache_dir: Path | None = None,
+                   kinds: Sequence[str] = ("squared", "ruled", "edge")) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` of ``digits`` (the training split's, uint8 28x28) drawn onto pages of ``kinds``,
+    shared as PAGE_SHARES has it (of all three: four in nine photographed on squared paper, two
+    on ruled paper and three drawn to a canvas's edge), and found again by the preprocessing:
+    uint8 (N, 28, 28) and their labels. The network
     learns to read what the preprocessing leaves of a page's lines in the 28x28, and a digit
     whose stroke ran off the canvas. A photo whose found box is not the digit's (the grid or
     a shadow taken for it; about one in fourteen) is left out: its 28x28 holds no digit to learn.
@@ -307,20 +311,24 @@ def training_pages(digits: np.ndarray, labels: np.ndarray, count: int, seed: int
     that would draw the same (printed_digits.kept_in)."""
     cache = None
     if cache_dir is not None:
-        digest = hashlib.sha256(repr((count, seed, TRAINING_SIZE, np.__version__, cv2.__version__)).encode())
+        digest = hashlib.sha256(repr((count, seed, tuple(kinds), TRAINING_SIZE, np.__version__,
+                                      cv2.__version__)).encode())
         for part in (digits, labels, Path(__file__).read_bytes(), Path(preprocess.__file__).read_bytes()):
             digest.update(part if isinstance(part, bytes) else np.ascontiguousarray(part).tobytes())
         cache = Path(cache_dir) / f"photo_pages_{digest.hexdigest()[:20]}.npz"
-    return kept_in(cache, lambda: _draw_pages(digits, labels, count, seed, workers))
+    return kept_in(cache, lambda: _draw_pages(digits, labels, count, seed, workers, kinds))
 
 
-def _draw_pages(digits: np.ndarray, labels: np.ndarray, count: int, seed: int,
-                workers: int) -> tuple[np.ndarray, np.ndarray]:
+def _draw_pages(digits: np.ndarray, labels: np.ndarray, count: int, seed: int, workers: int,
+                kinds: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    if not kinds or set(kinds) - set(PAGE_SHARES):
+        raise ValueError(f"kinds must be some of {sorted(PAGE_SHARES)}, got {list(kinds)}")
     rng = np.random.default_rng([seed, 5])
     pick = rng.choice(len(digits), count, replace=count > len(digits))
-    kinds = ["squared"] * round(count * 4 / 9) + ["ruled"] * round(count * 2 / 9)
-    kinds += ["edge"] * (count - len(kinds))
-    jobs = [(digits[i], kind, (seed, 6, k)) for k, (i, kind) in enumerate(zip(pick, kinds))]
+    total = sum(PAGE_SHARES[kind] for kind in kinds)
+    each = [kind for kind in kinds[:-1] for _ in range(round(count * PAGE_SHARES[kind] / total))]
+    each += [kinds[-1]] * (count - len(each))
+    jobs = [(digits[i], kind, (seed, 6, k)) for k, (i, kind) in enumerate(zip(pick, each))]
     found = map_in_processes(_found_on_page, jobs, workers, chunksize=32)
     kept = [k for k, image in enumerate(found) if image is not None]
     images = np.stack([found[k] for k in kept]) if kept else np.zeros((0, 28, 28), np.uint8)

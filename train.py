@@ -61,16 +61,16 @@ EXIT_INTERRUPTED = 130
 PRESETS = {
     "default": {"activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
                 "augment": True, "printed_digits": 5, "european_forms": 1500, "not_a_digit": 0,
-                "photo_pages": 0, "whole_windows": True, "epochs": 12},
+                "photo_pages": 0, "canvas_drawings": 3000, "whole_windows": True, "epochs": 12},
     "lenet1998": {"activation": "tanh", "pooling": "avg", "batch_norm": False, "dropout": 0.0,
                   "augment": False, "printed_digits": 0, "european_forms": 0, "not_a_digit": 0,
-                  "photo_pages": 0, "whole_windows": False, "epochs": 10},
+                  "photo_pages": 0, "canvas_drawings": 0, "whole_windows": False, "epochs": 10},
     # for inference.py --number: the default, able to say "not a digit" (docs/inference.md), but without
     # the meter windows read whole (with them, 10 or 12 epochs, the real check amounts read 0.8-1.8
     # points fewer exactly, seeds 1-3) and in 10 epochs
     "numbers": {"activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
                 "augment": True, "printed_digits": 5, "european_forms": 1500, "not_a_digit": 40000,
-                "photo_pages": 0, "whole_windows": False, "epochs": 10},
+                "photo_pages": 0, "canvas_drawings": 0, "whole_windows": False, "epochs": 10},
 }
 
 
@@ -140,6 +140,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "canvases they run off, as the preprocessing finds them (photo_pages.py; about 3 minutes "
                              "on two cores for 9000, kept for the next run; docs/training.md); 0 for none "
                              "(default: the preset's, 0)")
+    parser.add_argument("--canvas-drawings", type=int, default=None, metavar="N",
+                        help="add N training digits drawn so large on a computer canvas that they run off its "
+                             "edge, some with a broken stroke, as the preprocessing finds them (photo_pages.py; "
+                             "about 6 s on two cores for 3000, kept for the next run; docs/training.md); 0 for "
+                             "none (default: the preset's, 3000 for default, else 0)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                         help="random rotation, scale and shift of each training image "
                              "(default: the preset's, on for default)")
@@ -178,6 +183,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--not-a-digit must be 0 or more, got {args.not_a_digit}")
     if args.photo_pages < 0:
         parser.error(f"--photo-pages must be 0 or more, got {args.photo_pages}")
+    if args.canvas_drawings < 0:
+        parser.error(f"--canvas-drawings must be 0 or more, got {args.canvas_drawings}")
     if args.european_forms < 0:
         parser.error(f"--european-forms must be 0 or more, got {args.european_forms}")
     if args.weight_decay < 0:
@@ -434,6 +441,7 @@ def run(args: argparse.Namespace) -> int:
         args.european_forms = saved.get("european_forms", 0)  # runs from before it had none
         args.not_a_digit = saved.get("not_a_digit", 0)
         args.photo_pages = saved.get("photo_pages", 0)
+        args.canvas_drawings = saved.get("canvas_drawings", 0)
         args.whole_windows = saved.get("whole_windows", False)  # and before meter windows were read whole
         args.ema = saved.get("ema", 0.0)  # and before the weights were averaged
         args.precision = saved.get("precision", "fp32")  # runs from before --precision were fp32
@@ -494,13 +502,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"Printed digits: {len(printed_x)} ({len(PRINTED_FONTS)} fonts x 10 digits x {args.printed_digits} "
               f"glyphs and {METER_SCENES_PER_GLYPH * args.printed_digits} meter scenes{whole}) added to training "
               f"({time.perf_counter() - drawing:.1f} s; kept in {cache_dir} for the next run)")
-    if args.photo_pages:  # the training split's digits on pages, as the preprocessing finds them again
+    # training's digits so far (MNIST's split, the forms, the printed digits; no pieces of class none) drawn
+    # on pages and canvases and found again by the preprocessing
+    whole_digits = train_y < len(DIGITS)
+    drawn_from = (train_x[whole_digits].numpy(), train_y[whole_digits].numpy()) if (
+        args.photo_pages or args.canvas_drawings) else None
+    if args.photo_pages:
         drawing = time.perf_counter()
-        paged_x, paged_y = map(torch.from_numpy, training_pages(train_x.numpy(), train_y.numpy(), args.photo_pages,
-                                                                  args.seed, os.cpu_count() or 1, cache_dir))
+        paged_x, paged_y = map(torch.from_numpy, training_pages(*drawn_from, args.photo_pages, args.seed,
+                                                                  os.cpu_count() or 1, cache_dir))
         train_x, train_y = torch.cat([train_x, paged_x]), torch.cat([train_y, paged_y.to(train_y.dtype)])
         print(f"Photo pages: {len(paged_x)} of {args.photo_pages} digits drawn on squared and ruled paper and to a "
               f"canvas's edge, as the preprocessing found them, added to training "
+              f"({time.perf_counter() - drawing:.1f} s; kept in {cache_dir} for the next run)")
+    if args.canvas_drawings:
+        drawing = time.perf_counter()
+        drawn_x, drawn_y = map(torch.from_numpy, training_pages(*drawn_from, args.canvas_drawings, args.seed,
+                                                                  os.cpu_count() or 1, cache_dir, kinds=("edge",)))
+        train_x, train_y = torch.cat([train_x, drawn_x]), torch.cat([train_y, drawn_y.to(train_y.dtype)])
+        print(f"Canvas drawings: {len(drawn_x)} of {args.canvas_drawings} digits drawn to run off a canvas's edge, "
+              f"as the preprocessing found them, added to training "
               f"({time.perf_counter() - drawing:.1f} s; kept in {cache_dir} for the next run)")
     train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
 

@@ -63,15 +63,14 @@ def ours(data_dir: Path, scratch: Path) -> tuple[float, float, float]:
 
 def profile(out: str, wall: float) -> str:
     """Where a train.py run's time went, from what it prints: the Python start and imports
-    (wall time less what train.py counts), the data (MNIST, European forms, printed digits),
-    the epochs, and the final test, checkpoint and plot."""
+    (wall time less what train.py counts), the data (MNIST, European forms, the drawn printed
+    digits and canvas drawings), the epochs, and the final test, checkpoint and plot."""
     counted = float(re.search(r" in ([0-9.]+)s\n", out).group(1))
     epochs = [float(t) for t in re.findall(r"^epoch .* ([0-9.]+)s(?:  \* saved best)?$", out, re.MULTILINE)]
-    printed = re.search(r"added to training \(([0-9.]+) s", out)
-    drawing = float(printed.group(1)) if printed else 0.0
+    drawn = [float(t) for t in re.findall(r"added to training \(([0-9.]+) s", out)]
     return (f"start and imports {wall - counted:.1f} s; data, set-up, final test and plot "
-            f"{counted - sum(epochs):.1f} s, of which printed digits {drawing:.1f} s"
-            f"{' (read from the cache)' if printed and drawing < 1 else ''}; {len(epochs)} epochs "
+            f"{counted - sum(epochs):.1f} s, of which drawn digits {sum(drawn):.1f} s"
+            f"{' (read from the cache)' if drawn and sum(drawn) < 1 else ''}; {len(epochs)} epochs "
             f"{sum(epochs):.1f} s ({sum(epochs) / max(len(epochs), 1):.1f} s each, validation included)")
 
 

@@ -165,7 +165,7 @@ def tiny_mnist(tmp_path_factory) -> Path:
 def tiny_train_args(data_dir: Path, out: Path, *extra: str) -> list[str]:
     return ["--data-dir", str(data_dir), "--output", str(out / "model.pth"), "--plot", str(out / "plot.png"),
             "--val-size", "100", "--batch-size", "32", "--epochs", "3", "--device", "cpu", "--printed-digits", "0",
-            "--european-forms", "0", "--runs-dir", str(out / "runs"), *extra]
+            "--european-forms", "0", "--canvas-drawings", "0", "--runs-dir", str(out / "runs"), *extra]
 
 
 @pytest.fixture()

@@ -300,6 +300,24 @@ def test_training_pages_are_the_digits_found_again_and_kept_for_the_next_run(dig
     assert not np.array_equal(other, images)
 
 
+def test_training_pages_of_one_kind_are_only_that_kind_and_kept_apart(digits, tmp_path):
+    labels = np.arange(10)
+    mixed, _ = photo_pages.training_pages(np.stack(digits), labels, 9, seed=3, cache_dir=tmp_path)
+    drawn, drawn_labels = photo_pages.training_pages(np.stack(digits), labels, 9, seed=3, cache_dir=tmp_path,
+                                                    kinds=("edge",))
+    assert len(list(tmp_path.glob("photo_pages_*.npz"))) == 2  # each mix kept under its own name
+    assert 7 <= len(drawn) <= 9 and drawn.dtype == np.uint8 and drawn.shape[1:] == (28, 28)
+    # drawn to a canvas's edge and nothing else: the same as drawing each with canvas_drawing
+    rng = np.random.default_rng([3, 5])
+    pick = rng.choice(10, 9, replace=False)
+    alone = [photo_pages.find_digit(photo_pages.canvas_drawing(digits[i], np.random.default_rng((3, 6, k))))
+             for k, i in enumerate(pick)]
+    expected = [found.image for found in alone if found is not None]
+    assert np.array_equal(drawn, np.stack(expected))
+    with pytest.raises(ValueError, match="kinds must be some of"):
+        photo_pages.training_pages(np.stack(digits), labels, 9, seed=3, kinds=("hexagons",))
+
+
 def test_a_blank_ruled_page_photographed_holds_no_digit():
     """Where nothing is written, what a page's lines leave when some are not found is pieces
     of them: flat strips, which no digit is. 7 of these 10 blank ruled pages hold no digit

@@ -81,18 +81,30 @@ def test_european_forms_join_the_training_set_only(tiny_mnist, tmp_path, capsys)
     assert scheduler["total_steps"] == -(-(300 + 4) // 32)
 
 
-def test_photo_pages_join_the_training_set_only(tiny_mnist, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("flag, count, heading, drawn, other", [
+    ("--photo-pages", 18, "Photo pages: ", "of 18 digits drawn on squared and ruled paper", "Canvas drawings"),
+    ("--canvas-drawings", 12, "Canvas drawings: ", "of 12 digits drawn to run off a canvas's edge", "Photo pages"),
+])
+def test_drawn_pages_and_canvases_join_the_training_set_only(flag, count, heading, drawn, other, tiny_mnist,
+                                                             tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LENET5_CACHE_DIR", str(tmp_path / "cache"))
-    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "1", "--photo-pages", "18")) == 0
+    assert train.main(tiny_train_args(tiny_mnist, tmp_path, "--epochs", "1", flag, str(count))) == 0
     out = capsys.readouterr().out
-    line = next(line for line in out.splitlines() if line.startswith("Photo pages: "))
+    line = next(line for line in out.splitlines() if line.startswith(heading))
     added = int(line.split()[2])
-    assert 0 < added <= 18 and "of 18 digits drawn on squared and ruled paper" in line
+    assert 0 < added <= count and drawn in line and other not in out
     assert "MNIST: 300 training, 100 validation, 100 test images" in out
-    assert load_checkpoint(tmp_path / "model.pth").meta["args"]["photo_pages"] == 18
+    assert load_checkpoint(tmp_path / "model.pth").meta["args"][flag[2:].replace("-", "_")] == count
     scheduler = load_checkpoint(tmp_path / "model_last.pth").extra["scheduler"]
     assert scheduler["total_steps"] == -(-(300 + added) // 32)
     assert len(list((tmp_path / "cache").glob("photo_pages_*.npz"))) == 1
+
+
+def test_the_default_preset_draws_canvases_and_the_others_do_not():
+    assert train.parse_args([]).canvas_drawings == 3000
+    assert train.parse_args(["--preset", "numbers"]).canvas_drawings == 0
+    assert train.parse_args(["--preset", "lenet1998"]).canvas_drawings == 0
+    assert train.parse_args(["--preset", "numbers", "--canvas-drawings", "5"]).canvas_drawings == 5
 
 
 def test_same_seed_gives_the_same_weights_on_cpu(tiny_mnist, tmp_path):
@@ -179,6 +191,7 @@ def test_gzipped_files_of_ones_own_are_read_offline(tiny_mnist, tmp_path, offlin
     (["--batch-size", "many"], "invalid positive_int value"),
     (["--european-forms", "-1"], "--european-forms must be 0 or more"),
     (["--photo-pages", "-2"], "--photo-pages must be 0 or more"),
+    (["--canvas-drawings", "-3"], "--canvas-drawings must be 0 or more"),
     (["--ema", "1"], "--ema must be from 0 up to 1"),
     (["--plot", "curves.txt"], "--plot writes a PNG picture: give it a file name ending in .png"),
 ])

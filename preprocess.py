@@ -48,7 +48,7 @@ FLAT_GROUND = 0.5  # of the paper at one grey level exactly: a computer's canvas
 FLAT_LEVELS = 8  # grey levels (of 255) that one flat colour spans: a brush's soft edge, ink a few levels apart
 # No digit is wider than this many times its height (none of MNIST's 60,000; 5 are over twice):
 # flatter ink is a piece of a page's line, and a blank squared or ruled page then holds no digit
-# (preprocess_ablation.py: 179 of 200 rather than 118; real_world_eval.py's fine pen, 2 of 2,000 fewer).
+# (preprocess_ablation.py: 179 of 200 rather than 114; real_world_eval.py's fine pen, 2 of 2,000 fewer).
 FLATTEST = 2.5
 # Pieces of ink fewer than this many pixels apart at the search's size are one (in a small image,
 # fewer than 2.4% of its shorter side; _pieces): a stroke broken by a dry pen or by a line taken out
@@ -327,7 +327,7 @@ def _sheet(gray: np.ndarray) -> np.ndarray | None:
     mask, its edge left out); else None. A sheet is large without filling the frame, bright,
     convex, four-sided, and its outline is a step of brightness, not a shadow's gradual fall
     (docs/preprocessing.md, step 3). Without it the desk photos of preprocess_ablation.py lose
-    65 of 200; nothing else moves."""
+    63 of 200; nothing else moves."""
     h, w = gray.shape
     if min(h, w) < MIN_SIDE:
         return None
@@ -401,7 +401,7 @@ def _window(gray: np.ndarray, dark_ink: bool) -> int:
     fill it. A photo: a tenth, unless ink nearly as dark as the darkest is in strokes about that
     wide (a drawing that fills its canvas; a shadow is lighter than the pen): then half, where a
     hard shadow's tip passes for a blot (docs/preprocessing.md, step 4). Without the tenth, the
-    photographed squared and ruled paper of preprocess_ablation.py lose 12 and 8 of 200."""
+    photographed squared and ruled paper of preprocess_ablation.py lose 8 and 8 of 200."""
     h, w = gray.shape
     half = max(5, min(h, w) // 2) | 1
     if min(h, w) < SHEET_PHOTO_SIDE:
@@ -501,7 +501,7 @@ def _paper_surface(paper: np.ndarray, rounds: int = 3) -> np.ndarray:
     """The paper's brightness as a smooth quadratic surface, fitted to the pixels not much darker
     than it (ink is). A closing's window reaches from a photo's dim corners into its brighter
     middle and takes them for brighter than they are; this surface bends with the light falling
-    off towards them (without it, 72 of preprocess_ablation.py's 200 blank pages read as a digit)."""
+    off towards them (without it, 76 of preprocess_ablation.py's 200 blank pages read as a digit)."""
     h, w = paper.shape
     step = max(1, round(np.sqrt(h * w / 1024)))  # about 1,000 points are plenty for six numbers
     ys, xs = np.mgrid[0:h:step, 0:w:step]
@@ -534,7 +534,7 @@ def _flat_ground(paper: np.ndarray, ink: np.ndarray) -> float | None:
     one level exactly, else None: a computer's canvas (85-98% of real drawings) or a scan's
     clipped white, never a photo (36% at most). Such a picture is the whole canvas: no frame,
     no page's lines, and a stroke run off its edge stays the digit's (preprocess_ablation.py:
-    the drawings run off a canvas's edge lose 10 of 200 without it). A drawing in two flat colours
+    the drawings run off a canvas's edge lose 9 of 200 without it). A drawing in two flat colours
     is such a canvas too where a broad brush's soft edge, magnified, covers more of it than its
     white does: its white is then the ground, and the strokes' middles are not left grey (9
     more of 12,000 readings of real_world_eval.py's drawings run off a canvas, three models
@@ -553,7 +553,7 @@ def _remove_lines(mask: np.ndarray, reach: float, frames: bool = True) -> np.nda
     digit's stroke is shorter than ``reach`` of the side, or thicker. With ``frames`` (not on a
     flat ground, where such a run is a stroke run off the canvas), also a run along a side in
     the outer band, of any thickness (a meter's window). Without it the meter crops of
-    preprocess_ablation.py lose 22 of 400 and the sudoku cells 5 of 270."""
+    preprocess_ablation.py lose 14 of 400 and the sudoku cells 2 of 270."""
     h, w = mask.shape
     thin = max(3, min(h, w) // 16)
     lines = np.zeros_like(mask)
@@ -585,8 +585,8 @@ def page_lines(ink: np.ndarray, faint: float, reach: float, joined: bool = True)
     model); judged by all the lines' ink, the bolder fifth lines of engineering paper passed
     for a pen and joined the digit to the grid (its line there: 98.40% by each line's ink,
     96.00% by all of them). Without page_lines the photographed squared and ruled paper of
-    preprocess_ablation.py lose 2 and 10 of 200 (36 and 23 before _without_grid), its blank
-    squared or ruled pages 27; each part's figure is in docs/preprocessing.md, step 7."""
+    preprocess_ablation.py lose 2 and 9 of 200 (36 and 23 before _without_grid), its blank
+    squared or ruled pages 35; each part's figure is in docs/preprocessing.md, step 7."""
     mask = (ink > faint).astype(np.uint8)
     thin = (cv2.morphologyEx(ink, cv2.MORPH_TOPHAT, np.ones((7, 7), np.uint8)) > faint).astype(np.uint8) if joined else mask
     h, w = mask.shape

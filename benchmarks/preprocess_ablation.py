@@ -67,6 +67,8 @@ STEPS: dict[str, tuple[str, list[tuple[object, str, object]]]] = {
     "clean-page": ("on a clean page, all the ink is the digit", [
         (preprocess, "_whole_page", lambda members, *a: members)]),
     "thickening": ("pens finer than MNIST's thickened", [(preprocess, "FINE_PEN", -2), (preprocess, "THIN_PEN", -1)]),
+    "less-thickening": ("pens finer than MNIST's thickened less: from 4 at 4x, not 6, the finest to 8, not 11", [
+        (preprocess, "FINE_PEN", 2), (preprocess, "THIN_PEN", 4), (preprocess, "TARGET_PEN", 8)]),
     "second-reading": ("the central piece alone as a second reading", [(inference, "READING_MARGIN", 1.0)]),
     "nudged-reading": ("unsure readings averaged over one-pixel nudges", [(inference, "SURE", 0.0)]),
 }

@@ -312,8 +312,9 @@ def test_training_pages_of_one_kind_are_only_that_kind_and_kept_apart(digits, tm
     pick = rng.choice(10, 9, replace=False)
     alone = [photo_pages.find_digit(photo_pages.canvas_drawing(digits[i], np.random.default_rng((3, 6, k))))
              for k, i in enumerate(pick)]
-    expected = [found.image for found in alone if found is not None]
-    assert np.array_equal(drawn, np.stack(expected))
+    kept = [k for k, found in enumerate(alone) if found is not None]
+    assert np.array_equal(drawn, np.stack([alone[k].image for k in kept]))
+    assert np.array_equal(drawn_labels, labels[pick[kept]])
     with pytest.raises(ValueError, match="kinds must be some of"):
         photo_pages.training_pages(np.stack(digits), labels, 9, seed=3, kinds=("hexagons",))
 

@@ -100,6 +100,21 @@ def test_drawn_pages_and_canvases_join_the_training_set_only(flag, count, headin
     assert len(list((tmp_path / "cache").glob("photo_pages_*.npz"))) == 1
 
 
+def test_canvases_are_drawn_from_whole_digits_not_from_pieces_of_class_none(tiny_mnist, tmp_path, monkeypatch):
+    monkeypatch.setenv("LENET5_CACHE_DIR", str(tmp_path / "cache"))
+    drawn_from = []
+
+    def training_pages(digits, labels, *args, **kwargs):
+        drawn_from.append(labels.copy())
+        return digits[:0], labels[:0]
+
+    monkeypatch.setattr(train, "training_pages", training_pages)
+    args = tiny_train_args(tiny_mnist, tmp_path, "--epochs", "1", "--not-a-digit", "40", "--canvas-drawings", "5")
+    assert train.main(args) == 0
+    (labels,) = drawn_from
+    assert len(labels) >= 300 and labels.max() == 9  # the training split and the whole digits cut beside the pieces
+
+
 def test_the_default_preset_draws_canvases_and_the_others_do_not():
     assert train.parse_args([]).canvas_drawings == 3000
     assert train.parse_args(["--preset", "numbers"]).canvas_drawings == 0

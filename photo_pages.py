@@ -299,7 +299,7 @@ def canvas_drawing(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def training_pages(digits: np.ndarray, labels: np.ndarray, count: int, seed: int, workers: int = 1,
                    cache_dir: Path | None = None,
-                   kinds: Sequence[str] = ("squared", "ruled", "edge")) -> tuple[np.ndarray, np.ndarray]:
+                   kinds: Sequence[str] = tuple(PAGE_SHARES)) -> tuple[np.ndarray, np.ndarray]:
     """``count`` of ``digits`` (the training split's, uint8 28x28) drawn onto pages of ``kinds``,
     shared as PAGE_SHARES has it (of all three: four in nine photographed on squared paper, two
     on ruled paper and three drawn to a canvas's edge), and found again by the preprocessing:
@@ -309,6 +309,8 @@ def training_pages(digits: np.ndarray, labels: np.ndarray, count: int, seed: int
     a shadow taken for it; about one in fourteen) is left out: its 28x28 holds no digit to learn.
     About 3 minutes on two cores for 9,000; with ``cache_dir`` kept there for every later run
     that would draw the same (printed_digits.kept_in)."""
+    if not kinds or set(kinds) - set(PAGE_SHARES):
+        raise ValueError(f"kinds must be some of {sorted(PAGE_SHARES)}, got {list(kinds)}")
     cache = None
     if cache_dir is not None:
         digest = hashlib.sha256(repr((count, seed, tuple(kinds), TRAINING_SIZE, np.__version__,
@@ -321,8 +323,6 @@ def training_pages(digits: np.ndarray, labels: np.ndarray, count: int, seed: int
 
 def _draw_pages(digits: np.ndarray, labels: np.ndarray, count: int, seed: int, workers: int,
                 kinds: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    if not kinds or set(kinds) - set(PAGE_SHARES):
-        raise ValueError(f"kinds must be some of {sorted(PAGE_SHARES)}, got {list(kinds)}")
     rng = np.random.default_rng([seed, 5])
     pick = rng.choice(len(digits), count, replace=count > len(digits))
     total = sum(PAGE_SHARES[kind] for kind in kinds)

@@ -43,7 +43,7 @@ from model import (
     to_model_input,
 )
 from number_pages import NONE, reader_pieces
-from photo_pages import training_pages
+from photo_pages import PAGE_SHARES, training_pages
 from printed_digits import METER_SCENES_PER_GLYPH, default_cache_dir, printed_digits
 from runs import (
     DEFAULT_RUNS_DIR,
@@ -504,25 +504,19 @@ def run(args: argparse.Namespace) -> int:
               f"({time.perf_counter() - drawing:.1f} s; kept in {cache_dir} for the next run)")
     # training's digits so far (MNIST's split, the forms, the printed digits; no pieces of class none) drawn
     # on pages and canvases and found again by the preprocessing
-    whole_digits = train_y < len(DIGITS)
-    drawn_from = (train_x[whole_digits].numpy(), train_y[whole_digits].numpy()) if (
-        args.photo_pages or args.canvas_drawings) else None
-    if args.photo_pages:
+    drawings = [(heading, count, kinds, what) for heading, count, kinds, what in (
+        ("Photo pages", args.photo_pages, tuple(PAGE_SHARES), "on squared and ruled paper and to a canvas's edge"),
+        ("Canvas drawings", args.canvas_drawings, ("edge",), "to run off a canvas's edge")) if count]
+    if drawings:
+        whole_digits = train_y < len(DIGITS)
+        drawn_from = train_x[whole_digits].numpy(), train_y[whole_digits].numpy()
+    for heading, count, kinds, what in drawings:
         drawing = time.perf_counter()
-        paged_x, paged_y = map(torch.from_numpy, training_pages(*drawn_from, args.photo_pages, args.seed,
-                                                                  os.cpu_count() or 1, cache_dir))
-        train_x, train_y = torch.cat([train_x, paged_x]), torch.cat([train_y, paged_y.to(train_y.dtype)])
-        print(f"Photo pages: {len(paged_x)} of {args.photo_pages} digits drawn on squared and ruled paper and to a "
-              f"canvas's edge, as the preprocessing found them, added to training "
-              f"({time.perf_counter() - drawing:.1f} s; kept in {cache_dir} for the next run)")
-    if args.canvas_drawings:
-        drawing = time.perf_counter()
-        drawn_x, drawn_y = map(torch.from_numpy, training_pages(*drawn_from, args.canvas_drawings, args.seed,
-                                                                  os.cpu_count() or 1, cache_dir, kinds=("edge",)))
+        drawn_x, drawn_y = map(torch.from_numpy, training_pages(*drawn_from, count, args.seed, os.cpu_count() or 1,
+                                                                  cache_dir, kinds=kinds))
         train_x, train_y = torch.cat([train_x, drawn_x]), torch.cat([train_y, drawn_y.to(train_y.dtype)])
-        print(f"Canvas drawings: {len(drawn_x)} of {args.canvas_drawings} digits drawn to run off a canvas's edge, "
-              f"as the preprocessing found them, added to training "
-              f"({time.perf_counter() - drawing:.1f} s; kept in {cache_dir} for the next run)")
+        print(f"{heading}: {len(drawn_x)} of {count} digits drawn {what}, as the preprocessing found them, added "
+              f"to training ({time.perf_counter() - drawing:.1f} s; kept in {cache_dir} for the next run)")
     train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
 
     model = LeNet5(activation=args.activation, pooling=args.pooling, batch_norm=args.batch_norm,
